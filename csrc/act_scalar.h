@@ -1,0 +1,214 @@
+/* The activation table as scalar code: for each elementwise activation a
+ * forward f(x) and a slope, side by side.  Slopes of OUTPUT kinds take y = f(x),
+ * slopes of INPUT kinds take x (see FA_ACTIVATION_TABLE in fastact.h).
+ *
+ * This file is a template: it is included once per dtype with
+ *   REAL  the element type, SFX  its suffix (f32 / f64).
+ * Parameters (fa_params converted to REAL once per call):
+ *   leaky_relu, elu, celu: a = alpha     selu: a = alpha, b = scale
+ *   softplus: a = beta, b = threshold    hard_tanh: a = min_val, b = max_val
+ *   step: a = threshold                  swish: a = beta
+ *
+ * Rules every function keeps (ACTIVATIONS.md):
+ *   - NaN in gives NaN out: comparisons are written so that NaN takes the
+ *     branch that propagates it (e.g. `x < 0 ? 0 : x`, not `x > 0 ? x : 0`);
+ *   - +-inf give the limit: wherever inf * 0 could appear (x * sigmoid(x) at
+ *     x = -inf) the zero factor is tested and the term dropped;
+ *   - no overflow for finite x: exponentials are only taken of -|x| or of
+ *     clamped arguments, and expm1/log1p are used where they keep accuracy.
+ * Every function is branch-free after if-conversion so the loops vectorize.
+ */
+
+#define FA_CAT_(a, b) a##_##b
+#define FA_CAT(a, b) FA_CAT_(a, b)
+#define FN(name) FA_CAT(name, SFX)
+#define PAR FN(par)
+
+#define EXP(v) FN(fa_exp)(v)
+#define EXPM1(v) FN(fa_expm1)(v)
+#define LOG1P(v) FN(fa_log1p)(v)
+#define TANH(v) FN(fa_tanh)(v)
+#define SIGMOID(v) FN(fa_sigmoid)(v)
+#define ERFC(v) FN(fa_erfc)(v)
+
+typedef struct { REAL a, b; } PAR;
+
+static inline PAR FN(par_from)(const fa_params *p) {
+    PAR q;
+    q.a = p ? (REAL)p->a : 0;
+    q.b = p ? (REAL)p->b : 0;
+    return q;
+}
+
+static inline REAL FN(fabs_)(REAL v) { return v < 0 ? -v : v; }
+
+/* identity */
+static inline REAL FN(fwd_identity)(REAL x, PAR p) { (void)p; return x; }
+static inline REAL FN(slope_identity)(REAL y, PAR p) { (void)p; (void)y; return 1; }
+
+/* logistic: slope y(1 - y) */
+static inline REAL FN(fwd_logistic)(REAL x, PAR p) { (void)p; return SIGMOID(x); }
+static inline REAL FN(slope_logistic)(REAL y, PAR p) { (void)p; return y * (1 - y); }
+
+/* tanh: slope 1 - y^2 */
+static inline REAL FN(fwd_tanh)(REAL x, PAR p) { (void)p; return TANH(x); }
+static inline REAL FN(slope_tanh)(REAL y, PAR p) { (void)p; return 1 - y * y; }
+
+/* relu: slope [y > 0], 0 at the kink as scikit-learn's delta[Z == 0] = 0 */
+static inline REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
+static inline REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return y > 0 ? 1 : 0; }
+
+/* leaky_relu(alpha > 0): the sign of y is the sign of x */
+static inline REAL FN(fwd_leaky_relu)(REAL x, PAR p) { return x > 0 ? x : p.a * x; }
+static inline REAL FN(slope_leaky_relu)(REAL y, PAR p) { return y > 0 ? 1 : p.a; }
+
+/* elu(alpha): below zero y = alpha (e^x - 1), so the slope alpha e^x = y + alpha */
+static inline REAL FN(fwd_elu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x); }
+static inline REAL FN(slope_elu)(REAL y, PAR p) { return y > 0 ? 1 : y + p.a; }
+
+/* selu(alpha, scale) = scale * elu(alpha) */
+static inline REAL FN(fwd_selu)(REAL x, PAR p) { return p.b * (x > 0 ? x : p.a * EXPM1(x)); }
+static inline REAL FN(slope_selu)(REAL y, PAR p) { return y > 0 ? p.b : y + p.b * p.a; }
+
+/* celu(alpha): below zero y = alpha (e^(x/alpha) - 1), slope e^(x/alpha) = y/alpha + 1 */
+static inline REAL FN(fwd_celu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x / p.a); }
+static inline REAL FN(slope_celu)(REAL y, PAR p) { return y > 0 ? 1 : y / p.a + 1; }
+
+/* softplus(beta, threshold) = log(1 + e^(beta x)) / beta, x where beta x > threshold.
+ * Written max(bx, 0) + log1p(e^-|bx|) so no exponential can overflow whatever the
+ * threshold.  Slope sigma(beta x) = 1 - e^(-beta y), as -expm1 for accuracy. */
+static inline REAL FN(fwd_softplus)(REAL x, PAR p) {
+    REAL bx = p.a * x;
+    REAL sp = (bx > 0 ? bx : 0) + LOG1P(EXP(-FN(fabs_)(bx)));
+    return bx > p.b ? x : sp / p.a;
+}
+static inline REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
+
+/* softsign x / (1 + |x|): +-inf give +-1; slope (1 - |y|)^2 */
+static inline REAL FN(fwd_softsign)(REAL x, PAR p) {
+    (void)p;
+    REAL ax = FN(fabs_)(x);
+    REAL one = x < 0 ? -1 : 1;
+    return ax == (REAL)INFINITY ? one : x / (1 + ax);
+}
+static inline REAL FN(slope_softsign)(REAL y, PAR p) {
+    (void)p;
+    REAL d = 1 - FN(fabs_)(y);
+    return d * d;
+}
+
+/* hard_sigmoid clip(x/6 + 1/2, 0, 1) */
+static inline REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
+    (void)p;
+    REAL v = x / 6 + (REAL)0.5;
+    return v < 0 ? 0 : (v > 1 ? 1 : v);
+}
+static inline REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
+    (void)p;
+    return (y > 0 && y < 1) ? (REAL)1 / 6 : 0;
+}
+
+/* hard_tanh(min_val, max_val) */
+static inline REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return x < p.a ? p.a : (x > p.b ? p.b : x); }
+static inline REAL FN(slope_hard_tanh)(REAL y, PAR p) { return (y > p.a && y < p.b) ? 1 : 0; }
+
+/* relu6 clip(x, 0, 6) */
+static inline REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : (x > 6 ? 6 : x); }
+static inline REAL FN(slope_relu6)(REAL y, PAR p) { (void)p; return (y > 0 && y < 6) ? 1 : 0; }
+
+/* exp: overflows to +inf as IEEE says; slope y */
+static inline REAL FN(fwd_exp)(REAL x, PAR p) { (void)p; return EXP(x); }
+static inline REAL FN(slope_exp)(REAL y, PAR p) { (void)p; return y; }
+
+/* step(threshold): NaN stays NaN; no useful gradient (slope 0) */
+static inline REAL FN(fwd_step)(REAL x, PAR p) { return x > p.a ? 1 : (x <= p.a ? 0 : x); }
+static inline REAL FN(slope_step)(REAL y, PAR p) { (void)p; (void)y; return 0; }
+
+/* sigma(v)(1 - sigma(v)) = e / (1 + e)^2 with e = e^-|v|: exact in the tails,
+ * where the product form loses everything to 1 - sigma rounding to 0. */
+static inline REAL FN(sigmoid_slope_of)(REAL v) {
+    REAL e = EXP(-FN(fabs_)(v));
+    REAL d = 1 + e;
+    return e / (d * d);
+}
+
+/* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
+ * are dropped where their small factor is exactly 0 (x = +-inf). */
+static inline REAL FN(fwd_swish)(REAL x, PAR p) {
+    REAL s = SIGMOID(p.a * x);
+    return s == 0 ? 0 : x * s;
+}
+static inline REAL FN(slope_swish)(REAL x, PAR p) {
+    REAL bx = p.a * x;
+    REAL s = SIGMOID(bx);
+    REAL ds = FN(sigmoid_slope_of)(bx);
+    return s + (ds == 0 ? 0 : bx * ds);
+}
+
+/* gelu (exact) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2;
+ * slope Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi) */
+static inline REAL FN(fwd_gelu)(REAL x, PAR p) {
+    (void)p;
+    REAL cdf = (REAL)0.5 * ERFC(-x * (REAL)0.70710678118654752440);
+    return cdf == 0 ? 0 : x * cdf;
+}
+static inline REAL FN(slope_gelu)(REAL x, PAR p) {
+    (void)p;
+    REAL cdf = (REAL)0.5 * ERFC(-x * (REAL)0.70710678118654752440);
+    REAL xc = x > 40 ? 40 : (x < -40 ? -40 : x); /* phi underflows well before */
+    REAL pdf = (REAL)0.39894228040143267794 * EXP((REAL)-0.5 * xc * xc);
+    return cdf + (pdf == 0 ? 0 : x * pdf);
+}
+
+/* gelu, tanh form: 0.5 x (1 + tanh u) = x sigma(2u), u = sqrt(2/pi)(x + 0.044715 x^3).
+ * The sigma form avoids the cancellation of 1 + tanh u for negative x.
+ * slope: sigma(2u) + x sigma'(2u) 2u', u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2). */
+static inline REAL FN(gelu_tanh_2u)(REAL x) {
+    REAL xc = x > 1e6 ? (REAL)1e6 : (x < -1e6 ? (REAL)-1e6 : x); /* keep x^3 finite */
+    return (REAL)1.5957691216057307117 * (xc + (REAL)0.044715 * xc * xc * xc);
+}
+static inline REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
+    (void)p;
+    REAL s = SIGMOID(FN(gelu_tanh_2u)(x));
+    return s == 0 ? 0 : x * s;
+}
+static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
+    (void)p;
+    REAL v = FN(gelu_tanh_2u)(x);
+    REAL s = SIGMOID(v);
+    REAL ds = FN(sigmoid_slope_of)(v);
+    REAL dv = (REAL)1.5957691216057307117 * (1 + (REAL)0.134145 * x * x);
+    return s + (ds == 0 ? 0 : x * ds * dv);
+}
+
+/* mish = x tanh(softplus(x)).  With e = e^x and n = e (e + 2),
+ * tanh(log(1 + e)) = n / (n + 2); slope t + x sigma(x) 4 (n + 1) / (n + 2)^2.
+ * Beyond x = 20 both are x and 1 to within float64 rounding, and clamping
+ * there keeps n finite. */
+static inline REAL FN(fwd_mish)(REAL x, PAR p) {
+    (void)p;
+    REAL e = EXP(x > 20 ? 20 : x);
+    REAL n = e * (e + 2);
+    REAL t = n / (n + 2);
+    return x > 20 ? x : (t == 0 ? 0 : x * t);
+}
+static inline REAL FN(slope_mish)(REAL x, PAR p) {
+    (void)p;
+    REAL e = EXP(x > 20 ? 20 : x);
+    REAL n = e * (e + 2);
+    REAL d = n + 2;
+    REAL t = n / d;
+    REAL sig = e / (1 + e);
+    REAL g = sig * 4 * (n + 1) / (d * d);
+    return x > 20 ? 1 : t + (g == 0 ? 0 : x * g);
+}
+
+/* hardswish x clip(x + 3, 0, 6) / 6 */
+static inline REAL FN(fwd_hardswish)(REAL x, PAR p) {
+    (void)p;
+    return x <= -3 ? 0 : (x >= 3 ? x : x * (x + 3) / 6);
+}
+static inline REAL FN(slope_hardswish)(REAL x, PAR p) {
+    (void)p;
+    return x < -3 ? 0 : (x > 3 ? 1 : (2 * x + 3) / 6);
+}

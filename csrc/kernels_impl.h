@@ -1,0 +1,410 @@
+/* The generic loops, instantiated for each activation of the table by macros
+ * and for each dtype by including this file once per REAL/SFX (kernels.c).
+ * Patterns: elementwise forward (in place or into out), elementwise backward,
+ * per-feature (prelu), row-wise (softmax family), reducing (maxout), and the
+ * fused layer and loss kernels the estimator runs. */
+
+#include "act_scalar.h"
+
+/* ------------------------------------------------------------------ */
+/* Elementwise loops: three per activation, each multi-versioned.      */
+
+#define GEN_LOOPS_ELEMENTWISE(name)                                                     \
+    FA_TARGETS static void FN(fwd_inplace_##name)(REAL *buf, size_t n, PAR p) {          \
+        for (size_t i = 0; i < n; i++) buf[i] = FN(fwd_##name)(buf[i], p);               \
+    }                                                                                    \
+    FA_TARGETS static void FN(fwd_copy_##name)(const REAL *restrict x,                   \
+                                               REAL *restrict out, size_t n, PAR p) {    \
+        for (size_t i = 0; i < n; i++) out[i] = FN(fwd_##name)(x[i], p);                 \
+    }                                                                                    \
+    FA_TARGETS static void FN(bias_fwd_##name)(REAL *restrict z,                         \
+                                               const REAL *restrict b, size_t n, PAR p) { \
+        for (size_t i = 0; i < n; i++) z[i] = FN(fwd_##name)(z[i] + b[i], p);            \
+    }                                                                                    \
+    FA_TARGETS static void FN(bwd_##name)(const REAL *restrict src,                      \
+                                          REAL *restrict delta, size_t n, PAR p) {       \
+        for (size_t i = 0; i < n; i++) delta[i] *= FN(slope_##name)(src[i], p);          \
+    }
+#define GEN_LOOPS_PER_FEATURE(name)
+#define GEN_LOOPS_ROWWISE(name)
+#define GEN_LOOPS_REDUCE(name)
+#define GEN_LOOPS(ID, name, from, pattern) GEN_LOOPS_##pattern(name)
+FA_ACTIVATION_TABLE(GEN_LOOPS)
+
+typedef void (*FN(inplace_fn))(REAL *, size_t, PAR);
+typedef void (*FN(copy_fn))(const REAL *restrict, REAL *restrict, size_t, PAR);
+typedef void (*FN(bias_fn))(REAL *restrict, const REAL *restrict, size_t, PAR);
+typedef void (*FN(bwd_fn))(const REAL *restrict, REAL *restrict, size_t, PAR);
+
+#define PTR_ELEMENTWISE(prefix, name) FN(prefix##_##name),
+#define PTR_PER_FEATURE(prefix, name) NULL,
+#define PTR_ROWWISE(prefix, name) NULL,
+#define PTR_REDUCE(prefix, name) NULL,
+#define PTR_INPLACE(ID, name, from, pattern) PTR_##pattern(fwd_inplace, name)
+#define PTR_COPY(ID, name, from, pattern) PTR_##pattern(fwd_copy, name)
+#define PTR_BIAS(ID, name, from, pattern) PTR_##pattern(bias_fwd, name)
+#define PTR_BWD(ID, name, from, pattern) PTR_##pattern(bwd, name)
+static const FN(inplace_fn) FN(inplace_table)[] = {FA_ACTIVATION_TABLE(PTR_INPLACE)};
+static const FN(copy_fn) FN(copy_table)[] = {FA_ACTIVATION_TABLE(PTR_COPY)};
+static const FN(bias_fn) FN(bias_table)[] = {FA_ACTIVATION_TABLE(PTR_BIAS)};
+static const FN(bwd_fn) FN(bwd_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD)};
+
+static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t lo, size_t hi) {
+    if (x == out)
+        FN(inplace_table)[k](out + lo, hi - lo, q);
+    else
+        FN(copy_table)[k](x + lo, out + lo, hi - lo, q);
+}
+
+void FN(fa_forward)(fa_kind k, const fa_params *p, const REAL *x, REAL *out, size_t n,
+                    int n_threads) {
+    PAR q = FN(par_from)(p);
+    int nt = fa_threads_for(n, n_threads);
+    if (nt <= 1) {
+        FN(forward_range)(k, q, x, out, 0, n);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++)
+        FN(forward_range)(k, q, x, out, fa_chunk(n, nt, t), fa_chunk(n, nt, t + 1));
+}
+
+void FN(fa_backward)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta, size_t n,
+                     int n_threads) {
+    if (k == FA_IDENTITY) return;
+    PAR q = FN(par_from)(p);
+    int nt = fa_threads_for(n, n_threads);
+    if (nt <= 1) {
+        FN(bwd_table)[k](src, delta, n, q);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        size_t lo = fa_chunk(n, nt, t), hi = fa_chunk(n, nt, t + 1);
+        FN(bwd_table)[k](src + lo, delta + lo, hi - lo, q);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Reductions with a fixed 16-lane order: GCC vectorizes them without   */
+/* -ffast-math, and the result is the same on every instruction set.    */
+
+#define FA_LANES 16
+
+static inline REAL FN(fold_lanes)(REAL *acc) {
+    for (int w = FA_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
+}
+
+static inline REAL FN(row_sum)(const REAL *v, size_t n) {
+    REAL acc[FA_LANES] = {0};
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES)
+        for (int k = 0; k < FA_LANES; k++) acc[k] += v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    return FN(fold_lanes)(acc);
+}
+
+static inline REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
+    REAL acc[FA_LANES] = {0};
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES)
+        for (int k = 0; k < FA_LANES; k++) acc[k] += u[i + k] * v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += u[i] * v[i];
+    return FN(fold_lanes)(acc);
+}
+
+/* max ignoring NaN (a NaN still reaches the output through the sum) */
+static inline REAL FN(row_max)(const REAL *v, size_t n) {
+    REAL acc[FA_LANES];
+    for (int k = 0; k < FA_LANES; k++) acc[k] = -(REAL)INFINITY;
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES)
+        for (int k = 0; k < FA_LANES; k++) acc[k] = v[i + k] > acc[k] ? v[i + k] : acc[k];
+    for (int k = 0; i < n; i++, k++) acc[k] = v[i] > acc[k] ? v[i] : acc[k];
+    for (int w = FA_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
+    return acc[0];
+}
+
+/* ------------------------------------------------------------------ */
+/* Softmax family along rows.                                          */
+
+/* out_i = e^(x_i - m), returns their sum; x may equal out */
+FA_TARGETS static REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL m) {
+    for (size_t i = 0; i < n; i++) out[i] = EXP(x[i] - m);
+    return FN(row_sum)(out, n);
+}
+
+/* A row holding +inf: the limit puts equal mass on the +inf entries. */
+static size_t FN(count_posinf)(const REAL *x, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += x[i] == (REAL)INFINITY;
+    return c;
+}
+
+static void FN(softmax_row)(const REAL *x, REAL *out, size_t n) {
+    REAL m = FN(row_max)(x, n);
+    if (m == (REAL)INFINITY) {
+        REAL share = (REAL)1 / (REAL)FN(count_posinf)(x, n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = x[i] == (REAL)INFINITY ? share : (x[i] != x[i] ? x[i] : 0);
+        return;
+    }
+    REAL s = FN(exp_shifted)(x, out, n, m);
+    for (size_t i = 0; i < n; i++) out[i] /= s;
+}
+
+static void FN(log_softmax_row)(const REAL *x, REAL *out, size_t n) {
+    REAL m = FN(row_max)(x, n);
+    if (m == (REAL)INFINITY) {
+        REAL lc = (REAL)log((double)FN(count_posinf)(x, n));
+        for (size_t i = 0; i < n; i++)
+            out[i] = x[i] == (REAL)INFINITY ? -lc : (x[i] != x[i] ? x[i] : -(REAL)INFINITY);
+        return;
+    }
+    /* the exponentials go to out as scratch, then out_i = (x_i - m) - log s */
+    REAL s = FN(exp_shifted)(x, out, n, m);
+    REAL ls = (REAL)log((double)s);
+    for (size_t i = 0; i < n; i++) out[i] = (x[i] - m) - ls;
+}
+
+#define GEN_ROWWISE(name, call)                                                           \
+    void FN(fa_##name)(const REAL *x, REAL *out, size_t rows, size_t cols, int n_threads) { \
+        int nt = fa_threads_for(rows * cols, n_threads);                                  \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)")           \
+        for (size_t r = 0; r < rows; r++) call;                                           \
+    }
+GEN_ROWWISE(softmax_forward, FN(softmax_row)(x + r * cols, out + r * cols, cols))
+GEN_ROWWISE(log_softmax_forward, FN(log_softmax_row)(x + r * cols, out + r * cols, cols))
+
+static void FN(softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
+    REAL dot = FN(row_dot)(d, y, n);
+    for (size_t i = 0; i < n; i++) d[i] = y[i] * (d[i] - dot);
+}
+
+static void FN(log_softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
+    REAL s = FN(row_sum)(d, n);
+    for (size_t i = 0; i < n; i++) d[i] -= EXP(y[i]) * s;
+}
+
+#define GEN_ROWWISE_BWD(name, rowfn)                                                       \
+    void FN(fa_##name)(const REAL *y, REAL *delta, size_t rows, size_t cols, int n_threads) { \
+        int nt = fa_threads_for(rows * cols, n_threads);                                   \
+        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)")            \
+        for (size_t r = 0; r < rows; r++) rowfn(y + r * cols, delta + r * cols, cols);     \
+    }
+GEN_ROWWISE_BWD(softmax_backward, FN(softmax_backward_row))
+GEN_ROWWISE_BWD(log_softmax_backward, FN(log_softmax_backward_row))
+
+/* ------------------------------------------------------------------ */
+/* prelu: one alpha per column.                                        */
+
+FA_TARGETS static void FN(prelu_row)(const REAL *restrict x, REAL *restrict out,
+                                     const REAL *restrict alpha, size_t n) {
+    for (size_t j = 0; j < n; j++) out[j] = x[j] > 0 ? x[j] : alpha[j] * x[j];
+}
+FA_TARGETS static void FN(prelu_row_inplace)(REAL *buf, const REAL *restrict alpha, size_t n) {
+    for (size_t j = 0; j < n; j++) buf[j] = buf[j] > 0 ? buf[j] : alpha[j] * buf[j];
+}
+
+void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
+                          size_t cols, int n_threads) {
+    int nt = fa_threads_for(rows * cols, n_threads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (size_t r = 0; r < rows; r++) {
+        if (x == out)
+            FN(prelu_row_inplace)(out + r * cols, alpha, cols);
+        else
+            FN(prelu_row)(x + r * cols, out + r * cols, alpha, cols);
+    }
+}
+
+FA_TARGETS static void FN(prelu_bwd_row)(const REAL *restrict y, REAL *restrict d,
+                                         const REAL *restrict alpha, REAL *restrict ga,
+                                         size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        int neg = !(y[j] > 0);
+        if (ga) ga[j] += neg ? d[j] * (y[j] / alpha[j]) : 0;
+        d[j] *= neg ? alpha[j] : 1;
+    }
+}
+
+void FN(fa_prelu_backward)(const REAL *y, REAL *delta, const REAL *alpha, REAL *grad_alpha,
+                           size_t rows, size_t cols) {
+    if (grad_alpha)
+        for (size_t j = 0; j < cols; j++) grad_alpha[j] = 0;
+    for (size_t r = 0; r < rows; r++)
+        FN(prelu_bwd_row)(y + r * cols, delta + r * cols, alpha, grad_alpha, cols);
+}
+
+/* ------------------------------------------------------------------ */
+/* maxout: y_j = max_p x_(j k + p); the first maximal piece wins ties,  */
+/* a NaN piece wins over everything (so NaN propagates).                */
+
+static inline size_t FN(maxout_arg)(const REAL *piece, size_t k) {
+    size_t best = 0;
+    for (size_t p = 1; p < k; p++) {
+        REAL b = piece[best], v = piece[p];
+        if (b == b && (v > b || v != v)) best = p;
+    }
+    return best;
+}
+
+void FN(fa_maxout_forward)(const REAL *x, REAL *out, size_t rows, size_t m, size_t k) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < m; j++) {
+            const REAL *piece = x + (r * m + j) * k;
+            out[r * m + j] = piece[FN(maxout_arg)(piece, k)];
+        }
+}
+
+void FN(fa_maxout_backward)(const REAL *x, const REAL *delta, REAL *grad_x, size_t rows,
+                            size_t m, size_t k) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < m; j++) {
+            size_t base = (r * m + j) * k;
+            size_t best = FN(maxout_arg)(x + base, k);
+            for (size_t p = 0; p < k; p++) grad_x[base + p] = p == best ? delta[r * m + j] : 0;
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* Fused layer kernels.                                                */
+
+void FN(fa_bias_act_forward)(fa_kind k, const fa_params *p, REAL *z, const REAL *bias,
+                             REAL *saved_input, size_t rows, size_t cols, int n_threads) {
+    PAR q = FN(par_from)(p);
+    int nt = fa_threads_for(rows * cols, n_threads);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (size_t r = 0; r < rows; r++) {
+        REAL *row = z + r * cols;
+        if (saved_input || k == FA_SOFTMAX || k == FA_LOG_SOFTMAX) {
+            FN(bias_table)[FA_IDENTITY](row, bias, cols, q);
+            if (saved_input) memcpy(saved_input + r * cols, row, cols * sizeof(REAL));
+            if (k == FA_SOFTMAX)
+                FN(softmax_row)(row, row, cols);
+            else if (k == FA_LOG_SOFTMAX)
+                FN(log_softmax_row)(row, row, cols);
+            else
+                FN(inplace_table)[k](row, cols, q);
+        } else {
+            FN(bias_table)[k](row, bias, cols, q);
+        }
+    }
+}
+
+FA_TARGETS static void FN(add_row)(REAL *restrict acc, const REAL *restrict v, size_t n) {
+    for (size_t j = 0; j < n; j++) acc[j] += v[j];
+}
+
+/* Threads split the columns, so every bias-gradient entry is summed over the
+ * rows in the same order whatever the thread count. */
+void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta,
+                                   REAL *bias_grad, size_t rows, size_t cols, int n_threads) {
+    PAR q = FN(par_from)(p);
+    int nt = fa_threads_for(rows * cols, n_threads);
+    if ((size_t)nt > cols / 64) nt = (int)(cols / 64);
+    if (nt < 1) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < nt; t++) {
+        size_t c0 = fa_chunk(cols, nt, t), c1 = fa_chunk(cols, nt, t + 1);
+        for (size_t j = c0; j < c1; j++) bias_grad[j] = 0;
+        for (size_t r = 0; r < rows; r++) {
+            REAL *d = delta + r * cols + c0;
+            if (k != FA_IDENTITY) FN(bwd_table)[k](src + r * cols + c0, d, c1 - c0, q);
+            FN(add_row)(bias_grad + c0, d, c1 - c0);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Fused output layer + loss.                                          */
+
+static double FN(weight_total)(const REAL *w, size_t rows) {
+    if (!w) return (double)rows;
+    double s = 0;
+    for (size_t r = 0; r < rows; r++) s += w[r];
+    return s;
+}
+
+double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
+                           size_t cols) {
+    double total = FN(weight_total)(w, rows);
+    if (rows == 0 || total == 0) return 0.0;
+    double loss = 0;
+    REAL scale_all = (REAL)(1.0 / total);
+    for (size_t r = 0; r < rows; r++) {
+        REAL *zr = z + r * cols;
+        const REAL *tr = t + r * cols;
+        REAL m = FN(row_max)(zr, cols);
+        /* -sum_j t_j log p_j = (sum_j t_j) log s - sum_j t_j (z_j - m) */
+        double tz = 0, tsum = 0;
+        for (size_t j = 0; j < cols; j++) {
+            tz += (double)tr[j] * (double)(zr[j] - m);
+            tsum += (double)tr[j];
+        }
+        REAL s = FN(exp_shifted)(zr, zr, cols, m);
+        double wr = w ? (double)w[r] : 1.0;
+        loss += wr * (tsum * log((double)s) - tz);
+        REAL inv_s = 1 / s;
+        REAL scale = w ? (REAL)(wr / total) : scale_all;
+        for (size_t j = 0; j < cols; j++) {
+            REAL pj = zr[j] * inv_s;
+            if (proba) proba[r * cols + j] = pj;
+            zr[j] = scale * (pj - tr[j]);
+        }
+    }
+    return loss / total;
+}
+
+double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
+                             size_t cols) {
+    double total = FN(weight_total)(w, rows);
+    if (rows == 0 || total == 0) return 0.0;
+    double loss = 0;
+    REAL scale_all = (REAL)(1.0 / total);
+    for (size_t r = 0; r < rows; r++) {
+        REAL *zr = z + r * cols;
+        const REAL *tr = t + r * cols;
+        double wr = w ? (double)w[r] : 1.0;
+        REAL scale = w ? (REAL)(wr / total) : scale_all;
+        double row_loss = 0;
+        for (size_t j = 0; j < cols; j++) {
+            REAL v = zr[j];
+            /* -t log s - (1-t) log(1-s) = softplus(v) - t v */
+            REAL sp = (v > 0 ? v : 0) + LOG1P(EXP(-FN(fabs_)(v)));
+            row_loss += (double)sp - (double)tr[j] * (double)v;
+            REAL pj = SIGMOID(v);
+            if (proba) proba[r * cols + j] = pj;
+            zr[j] = scale * (pj - tr[j]);
+        }
+        loss += wr * row_loss;
+    }
+    return loss / total;
+}
+
+#undef GEN_LOOPS_ELEMENTWISE
+#undef GEN_LOOPS_PER_FEATURE
+#undef GEN_LOOPS_ROWWISE
+#undef GEN_LOOPS_REDUCE
+#undef GEN_LOOPS
+#undef PTR_ELEMENTWISE
+#undef PTR_PER_FEATURE
+#undef PTR_ROWWISE
+#undef PTR_REDUCE
+#undef PTR_INPLACE
+#undef PTR_COPY
+#undef PTR_BIAS
+#undef PTR_BWD
+#undef GEN_ROWWISE
+#undef GEN_ROWWISE_BWD
+#undef FN
+#undef PAR
+#undef EXP
+#undef EXPM1
+#undef LOG1P
+#undef TANH
+#undef SIGMOID
+#undef ERFC

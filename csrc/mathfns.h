@@ -1,0 +1,37 @@
+/* The elementary functions the activation table is written in, for both dtypes.
+ *
+ * The default build uses vecmath.h: branch-free polynomial versions that GCC
+ * vectorizes inside the activation loops (a libm call per element would stop
+ * vectorization and cost ~10x on float32).  Defining FA_LIBM_MATH switches to
+ * the C library instead, which serves as an accuracy reference and a fallback
+ * when debugging a numeric discrepancy.
+ */
+#ifndef FASTACT_MATHFNS_H
+#define FASTACT_MATHFNS_H
+
+#include <math.h>
+
+#ifdef FA_LIBM_MATH
+static inline float fa_exp_f32(float x) { return expf(x); }
+static inline float fa_expm1_f32(float x) { return expm1f(x); }
+static inline float fa_log1p_f32(float x) { return log1pf(x); }
+static inline float fa_tanh_f32(float x) { return tanhf(x); }
+static inline float fa_erfc_f32(float x) { return erfcf(x); }
+static inline float fa_sigmoid_f32(float x) {
+    float e = expf(-fabsf(x));
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+static inline double fa_exp_f64(double x) { return exp(x); }
+static inline double fa_expm1_f64(double x) { return expm1(x); }
+static inline double fa_log1p_f64(double x) { return log1p(x); }
+static inline double fa_tanh_f64(double x) { return tanh(x); }
+static inline double fa_erfc_f64(double x) { return erfc(x); }
+static inline double fa_sigmoid_f64(double x) {
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+#else
+#include "vecmath.h"
+#endif
+
+#endif
