@@ -332,9 +332,10 @@ static double FN(weight_total)(const REAL *w, size_t rows) {
 double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
                            size_t cols) {
     double total = FN(weight_total)(w, rows);
-    if (rows == 0 || total == 0) return 0.0;
+    /* all weights zero: nothing to learn from, so loss and gradient are 0 */
+    double inv_total = total > 0 ? 1.0 / total : 0.0;
     double loss = 0;
-    REAL scale_all = (REAL)(1.0 / total);
+    REAL scale_all = (REAL)inv_total;
     for (size_t r = 0; r < rows; r++) {
         REAL *zr = z + r * cols;
         const REAL *tr = t + r * cols;
@@ -349,27 +350,28 @@ double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, s
         double wr = w ? (double)w[r] : 1.0;
         loss += wr * (tsum * log((double)s) - tz);
         REAL inv_s = 1 / s;
-        REAL scale = w ? (REAL)(wr / total) : scale_all;
+        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
         for (size_t j = 0; j < cols; j++) {
             REAL pj = zr[j] * inv_s;
             if (proba) proba[r * cols + j] = pj;
             zr[j] = scale * (pj - tr[j]);
         }
     }
-    return loss / total;
+    return loss * inv_total;
 }
 
 double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
                              size_t cols) {
     double total = FN(weight_total)(w, rows);
-    if (rows == 0 || total == 0) return 0.0;
+    /* all weights zero: nothing to learn from, so loss and gradient are 0 */
+    double inv_total = total > 0 ? 1.0 / total : 0.0;
     double loss = 0;
-    REAL scale_all = (REAL)(1.0 / total);
+    REAL scale_all = (REAL)inv_total;
     for (size_t r = 0; r < rows; r++) {
         REAL *zr = z + r * cols;
         const REAL *tr = t + r * cols;
         double wr = w ? (double)w[r] : 1.0;
-        REAL scale = w ? (REAL)(wr / total) : scale_all;
+        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
         double row_loss = 0;
         for (size_t j = 0; j < cols; j++) {
             REAL v = zr[j];
@@ -382,7 +384,7 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
         }
         loss += wr * row_loss;
     }
-    return loss / total;
+    return loss * inv_total;
 }
 
 #undef GEN_LOOPS_ELEMENTWISE
