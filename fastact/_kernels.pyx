@@ -122,9 +122,35 @@ cdef inline bint _same_layout(cnp.ndarray a, cnp.ndarray b):
     return cnp.PyArray_IS_F_CONTIGUOUS(a) and cnp.PyArray_IS_F_CONTIGUOUS(b)
 
 
+cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi):
+    """Byte range [lo, hi) that a's elements span; False when a is empty."""
+    cdef char *first = <char *>cnp.PyArray_DATA(a)
+    cdef char *last = first
+    cdef int i
+    cdef Py_ssize_t n, step
+    for i in range(a.ndim):
+        n = a.shape[i]
+        if n == 0:
+            return False
+        step = a.strides[i] * (n - 1)
+        if step > 0:
+            last += step
+        else:
+            first += step
+    lo[0] = first
+    hi[0] = last + cnp.PyArray_ITEMSIZE(a)
+    return True
+
+
 cdef inline bint _overlap(cnp.ndarray a, cnp.ndarray b):
-    """Conservative: do the memory extents of a and b intersect?"""
-    return np.may_share_memory(a, b)
+    """Conservative (as np.may_share_memory): do the extents intersect?"""
+    cdef char *alo
+    cdef char *ahi
+    cdef char *blo
+    cdef char *bhi
+    if not (_extent(a, &alo, &ahi) and _extent(b, &blo, &bhi)):
+        return False
+    return alo < bhi and blo < ahi
 
 
 cdef inline bint _same_buffer(cnp.ndarray a, cnp.ndarray b):
@@ -594,19 +620,15 @@ cdef dict _CACHE = {}
 
 cdef Activation _resolve(object name, dict params):
     """Bound activation for (name, params), memoised when hashable."""
-    cdef object key
-    if not params:
-        key = name
-    else:
-        try:
-            key = (name, frozenset(params.items()))
-            hash(key)
-        except TypeError:
-            return Activation(name, **params)
+    # keyword order is part of the key: a different order only costs a miss
+    cdef object key = (name, tuple(params.items())) if params else name
+    cdef object hit
     try:
-        return _CACHE[key]
-    except (KeyError, TypeError):
-        pass
+        hit = _CACHE.get(key)
+    except TypeError:              # unhashable parameter (an alpha array)
+        return Activation(name, **params)
+    if hit is not None:
+        return <Activation>hit
     act = Activation(name, **params)
     if len(_CACHE) < 4096:
         try:
