@@ -42,6 +42,14 @@ static inline PAR FN(par_from)(const fa_params *p) {
 
 static inline REAL FN(fabs_)(REAL v) { return v < 0 ? -v : v; }
 
+/* a * b + c with one rounding: recovers the exact rounding error of a product
+ * (fma(a, b, -a*b)), which the tails below need.  One instruction on the
+ * FMA-capable builds, a correct library call on the baseline one. */
+static inline REAL FN(fma_)(REAL a, REAL b, REAL c) {
+    return sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)a, (float)b, (float)c)
+                                         : (REAL)fma((double)a, (double)b, (double)c);
+}
+
 /* identity */
 static inline REAL FN(fwd_identity)(REAL x, PAR p) { (void)p; return x; }
 static inline REAL FN(slope_identity)(REAL y, PAR p) { (void)p; (void)y; return 1; }
@@ -97,10 +105,11 @@ static inline REAL FN(slope_softsign)(REAL y, PAR p) {
     return d * d;
 }
 
-/* hard_sigmoid clip(x/6 + 1/2, 0, 1) */
+/* hard_sigmoid clip(x/6 + 1/2, 0, 1), as (x + 3)/6: x + 3 is exact near -3,
+ * where x/6 + 1/2 would cancel to a few correct bits */
 static inline REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
     (void)p;
-    REAL v = x / 6 + (REAL)0.5;
+    REAL v = (x + 3) / 6;
     return v < 0 ? 0 : (v > 1 ? 1 : v);
 }
 static inline REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
@@ -132,50 +141,80 @@ static inline REAL FN(sigmoid_slope_of)(REAL v) {
     return e / (d * d);
 }
 
+/* sigma(v + lo) to first order in a small lo: a rounded argument v of size
+ * |v| shifts sigma(v) by |v| ulp in the tail, which the exact rounding error
+ * lo of the argument puts back.  (At v = +-inf, lo is NaN and unused.) */
+static inline REAL FN(sigmoid_sum)(REAL v, REAL lo) {
+    REAL ds = FN(sigmoid_slope_of)(v);
+    return SIGMOID(v) + (ds == 0 ? 0 : ds * lo);
+}
+
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
  * are dropped where their small factor is exactly 0 (x = +-inf). */
 static inline REAL FN(fwd_swish)(REAL x, PAR p) {
-    REAL s = SIGMOID(p.a * x);
+    REAL bx = p.a * x;
+    REAL s = FN(sigmoid_sum)(bx, FN(fma_)(p.a, x, -bx));
     return s == 0 ? 0 : x * s;
 }
 static inline REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a * x;
-    REAL s = SIGMOID(bx);
+    REAL s = FN(sigmoid_sum)(bx, FN(fma_)(p.a, x, -bx));
     REAL ds = FN(sigmoid_slope_of)(bx);
     return s + (ds == 0 ? 0 : bx * ds);
 }
 
-/* gelu (exact) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2;
- * slope Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi) */
+/* gelu (exact) = x Phi(x), Phi(x) = erfc(a) / 2 with a = -x / sqrt 2;
+ * slope Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
+ * In the left tail erfc(a) changes by 2a^2 ulp per ulp of a, so the rounding
+ * error of a (and of 1/sqrt 2 itself) is fed back to first order:
+ * erfc(a + da) = erfc(a) - 2/sqrt(pi) e^(-a^2) da.  Likewise x^2 is split in
+ * hi + lo for phi. */
+static inline REAL FN(gelu_cdf)(REAL x) {
+    const REAL c = (REAL)0.70710678118654752440;
+    const REAL c_lo = sizeof(REAL) == sizeof(float) ? (REAL)1.210161710447897e-08
+                                                    : (REAL)-4.833646656726457e-17;
+    REAL a = -x * c;
+    REAL da = FN(fma_)(-x, c, -a) - x * c_lo;
+    REAL ac = a > 30 ? 30 : (a < -30 ? -30 : a); /* keeps a^2 finite; e^-900 is 0 */
+    REAL slope = (REAL)1.1283791670955125739 * EXP(-ac * ac);
+    return (REAL)0.5 * (ERFC(a) - (slope == 0 ? 0 : slope * da));
+}
 static inline REAL FN(fwd_gelu)(REAL x, PAR p) {
     (void)p;
-    REAL cdf = (REAL)0.5 * ERFC(-x * (REAL)0.70710678118654752440);
+    REAL cdf = FN(gelu_cdf)(x);
     return cdf == 0 ? 0 : x * cdf;
 }
 static inline REAL FN(slope_gelu)(REAL x, PAR p) {
     (void)p;
-    REAL cdf = (REAL)0.5 * ERFC(-x * (REAL)0.70710678118654752440);
+    REAL cdf = FN(gelu_cdf)(x);
     REAL xc = x > 40 ? 40 : (x < -40 ? -40 : x); /* phi underflows well before */
-    REAL pdf = (REAL)0.39894228040143267794 * EXP((REAL)-0.5 * xc * xc);
+    REAL hi = xc * xc, lo = FN(fma_)(xc, xc, -hi);
+    REAL pdf = (REAL)0.39894228040143267794 * EXP((REAL)-0.5 * hi) * (1 - (REAL)0.5 * lo);
     return cdf + (pdf == 0 ? 0 : x * pdf);
 }
 
 /* gelu, tanh form: 0.5 x (1 + tanh u) = x sigma(2u), u = sqrt(2/pi)(x + 0.044715 x^3).
  * The sigma form avoids the cancellation of 1 + tanh u for negative x.
- * slope: sigma(2u) + x sigma'(2u) 2u', u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2). */
-static inline REAL FN(gelu_tanh_2u)(REAL x) {
-    REAL xc = x > 1e6 ? (REAL)1e6 : (x < -1e6 ? (REAL)-1e6 : x); /* keep x^3 finite */
-    return (REAL)1.5957691216057307117 * (xc + (REAL)0.044715 * xc * xc * xc);
+ * slope: sigma(2u) + x sigma'(2u) 2u', u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2).
+ * 2u is formed in double and split into hi + lo (see sigmoid_sum): its few
+ * roundings would otherwise cost |2u| ulp of sigma in the left tail. */
+static inline REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
+    double xd = x > 1e6 ? 1e6 : (x < -1e6 ? -1e6 : (double)x); /* keep x^3 finite */
+    double v = 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
+    REAL hi = (REAL)v;
+    *lo = (REAL)(v - (double)hi);
+    return hi;
 }
 static inline REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
     (void)p;
-    REAL s = SIGMOID(FN(gelu_tanh_2u)(x));
+    REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
+    REAL s = FN(sigmoid_sum)(v, lo);
     return s == 0 ? 0 : x * s;
 }
 static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
     (void)p;
-    REAL v = FN(gelu_tanh_2u)(x);
-    REAL s = SIGMOID(v);
+    REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
+    REAL s = FN(sigmoid_sum)(v, lo);
     REAL ds = FN(sigmoid_slope_of)(v);
     REAL dv = (REAL)1.5957691216057307117 * (1 + (REAL)0.134145 * x * x);
     return s + (ds == 0 ? 0 : x * ds * dv);

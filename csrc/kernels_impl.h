@@ -137,6 +137,37 @@ FA_TARGETS static REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL 
     return FN(row_sum)(out, n);
 }
 
+/* log sum_i e^(x_i - m) = log1p(sum over i != top), top being an index where
+ * x equals its maximum m (its term is exactly 1): log of a rounded sum near 1
+ * would keep only a few correct digits.  top == n (no such entry: an all-NaN
+ * or all -inf row) sums everything, which gives the NaN such rows deserve. */
+static inline size_t FN(index_of)(const REAL *x, size_t n, REAL m) {
+    size_t i = 0;
+    while (i < n && !(x[i] == m)) i++;
+    return i;
+}
+
+FA_TARGETS static REAL FN(sum_exp_except)(const REAL *x, size_t n, REAL m, size_t top) {
+    REAL acc[FA_LANES] = {0};
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES)
+        for (int k = 0; k < FA_LANES; k++) {
+            REAL e = EXP(x[i + k] - m);
+            acc[k] += i + k == top ? 0 : e;
+        }
+    for (int k = 0; i < n; i++, k++) acc[k] += i == top ? 0 : EXP(x[i] - m);
+    return FN(fold_lanes)(acc);
+}
+
+static inline REAL FN(row_sum_except)(const REAL *v, size_t n, size_t top) {
+    REAL acc[FA_LANES] = {0};
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES)
+        for (int k = 0; k < FA_LANES; k++) acc[k] += i + k == top ? 0 : v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += i == top ? 0 : v[i];
+    return FN(fold_lanes)(acc);
+}
+
 /* A row holding +inf: the limit puts equal mass on the +inf entries. */
 static size_t FN(count_posinf)(const REAL *x, size_t n) {
     size_t c = 0;
@@ -164,9 +195,9 @@ static void FN(log_softmax_row)(const REAL *x, REAL *out, size_t n) {
             out[i] = x[i] == (REAL)INFINITY ? -lc : (x[i] != x[i] ? x[i] : -(REAL)INFINITY);
         return;
     }
-    /* the exponentials go to out as scratch, then out_i = (x_i - m) - log s */
-    REAL s = FN(exp_shifted)(x, out, n, m);
-    REAL ls = (REAL)log((double)s);
+    /* summed without storing: x may be out */
+    REAL rest = FN(sum_exp_except)(x, n, m, FN(index_of)(x, n, m));
+    REAL ls = (REAL)log1p((double)rest);
     for (size_t i = 0; i < n; i++) out[i] = (x[i] - m) - ls;
 }
 
@@ -346,9 +377,11 @@ double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, s
             tz += (double)tr[j] * (double)(zr[j] - m);
             tsum += (double)tr[j];
         }
+        size_t top = FN(index_of)(zr, cols, m);
         REAL s = FN(exp_shifted)(zr, zr, cols, m);
+        double log_s = log1p((double)FN(row_sum_except)(zr, cols, top));
         double wr = w ? (double)w[r] : 1.0;
-        loss += wr * (tsum * log((double)s) - tz);
+        loss += wr * (tsum * log_s - tz);
         REAL inv_s = 1 / s;
         REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
         for (size_t j = 0; j < cols; j++) {
