@@ -78,11 +78,12 @@ cdef inline int _dtype_of(object arr, str arg) except -1:
         raise TypeError(f"{arg} must be a numpy.ndarray of float32 or float64, "
                         f"got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-    if t == cnp.NPY_FLOAT32:
-        return 0
-    if t == cnp.NPY_FLOAT64:
-        return 1
-    raise TypeError(f"{arg} must have dtype float32 or float64, got {arr.dtype}")
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"{arg} must have dtype float32 or float64, got {arr.dtype}")
+    if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr):
+        raise TypeError(f"{arg} must be in native byte order, got dtype {arr.dtype.str!r}; "
+                        f"convert it with {arg}.astype({arg}.dtype.newbyteorder('='))")
+    return 0 if t == cnp.NPY_FLOAT32 else 1
 
 
 cdef inline void _check_writable(cnp.ndarray arr, str arg) except *:
@@ -102,12 +103,16 @@ cdef inline void _check_like(cnp.ndarray ref, str ref_arg, object other, str arg
                          f"got {other.shape}")
 
 
+DEF MAX_THREADS = 4096
+
+
 cdef inline int _threads(object n_threads) except -1:
     if n_threads is None:
         return omp_get_max_threads()
     if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)) \
-            or n_threads < 1:
-        raise ValueError(f"n_threads must be None or an int >= 1, got {n_threads!r}")
+            or not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be None or an int from 1 to {MAX_THREADS}, "
+                         f"got {n_threads!r}")
     return <int>n_threads
 
 
@@ -273,6 +278,8 @@ cdef class Activation:
             _check_writable(target, "out")
         if self.pattern == PER_FEATURE:
             self._check_features(xa, "x")
+        elif self.pattern == ROWWISE:
+            self._check_rows(xa, "x")
         if cnp.PyArray_SIZE(xa) == 0:
             return target
         if target is not xa and not _same_buffer(xa, target) and _overlap(xa, target):
@@ -334,6 +341,11 @@ cdef class Activation:
         if x.ndim == 0 or x.shape[x.ndim - 1] != n_alpha:
             raise ValueError(f"prelu: {arg} must have {n_alpha} entries along its last "
                              f"axis (one per alpha), got shape {_shape(x)}")
+
+    cdef void _check_rows(self, cnp.ndarray x, str arg) except *:
+        if x.ndim == 0:
+            raise ValueError(f"{self.info.name} acts along the last axis: {arg} must have "
+                             f"at least 1 dimension, got a 0-d array")
 
     cdef object _maxout_shape(self, cnp.ndarray x):
         if x.ndim == 0 or x.shape[x.ndim - 1] % self.pieces != 0:
@@ -417,8 +429,9 @@ cdef class Activation:
             src = <cnp.ndarray>y
         if self.pattern == PER_FEATURE:
             self._check_features(d, "delta")
-        if self.pattern == PER_FEATURE:
             grad_alpha = np.zeros(len(self.alpha64), dtype=d.dtype)
+        elif self.pattern == ROWWISE:
+            self._check_rows(d, "delta")
         if cnp.PyArray_SIZE(d) == 0:
             return (d, grad_alpha) if self.pattern == PER_FEATURE else d
         if _overlap(src, d):
@@ -620,8 +633,11 @@ cdef dict _CACHE = {}
 
 cdef Activation _resolve(object name, dict params):
     """Bound activation for (name, params), memoised when hashable."""
-    # keyword order is part of the key: a different order only costs a miss
-    cdef object key = (name, tuple(params.items())) if params else name
+    # Keyword order is part of the key (a different order only costs a miss),
+    # and so are the value types: 2 == 2.0 == True must not share an entry,
+    # since the validation of one says nothing about the others.
+    cdef object key = (name, tuple([(k, type(v), v) for k, v in params.items()])) \
+        if params else name
     cdef object hit
     try:
         hit = _CACHE.get(key)
@@ -771,6 +787,10 @@ cdef tuple _loss_args(object z, object target, object sample_weight, object prob
         _check_writable(proba, "proba")
         if not cnp.PyArray_IS_C_CONTIGUOUS(proba) or np.may_share_memory(proba, za):
             raise ValueError("proba must be C-contiguous and separate from z")
+        if np.may_share_memory(proba, t):
+            t = t.copy()                 # proba is written before t is read
+        if w is not None and np.may_share_memory(proba, w):
+            w = w.copy()
     return code, t, w
 
 

@@ -24,6 +24,10 @@ def _finite(v):
     return np.isfinite(v)
 
 
+# integer parameters (maxout pieces) beyond this are certainly mistakes
+_MAX_INT_PARAM = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class _Param:
     default: object
@@ -190,8 +194,14 @@ def _convert(info, key, value):
         if not isinstance(value, numbers.Integral):
             raise TypeError(f"{where} must be {spec.expected}, got {value!r}")
         value = int(value)
-    else:
+        if not (spec.check(value) and value <= _MAX_INT_PARAM):
+            raise ValueError(f"{where} must be {spec.expected} (at most "
+                             f"{_MAX_INT_PARAM}), got {value!r}")
+        return value
+    try:
         value = float(value)
+    except OverflowError:
+        raise ValueError(f"{where} must be {spec.expected}, got {value!r}") from None
     if not (_finite(value) and spec.check(value)):
         raise ValueError(f"{where} must be {spec.expected}, got {value!r}")
     return value
