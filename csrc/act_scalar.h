@@ -215,7 +215,9 @@ static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
     (void)p;
     REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
     REAL s = FN(sigmoid_sum)(v, lo);
-    REAL ds = FN(sigmoid_slope_of)(v);
+    /* sigma'(v + lo) = sigma'(v) (1 + (1 - 2 sigma(v)) lo) to first order */
+    REAL ds0 = FN(sigmoid_slope_of)(v);
+    REAL ds = ds0 == 0 ? 0 : ds0 + ds0 * (1 - 2 * s) * lo;
     REAL dv = (REAL)1.5957691216057307117 * (1 + (REAL)0.134145 * x * x);
     return s + (ds == 0 ? 0 : x * ds * dv);
 }

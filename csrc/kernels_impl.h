@@ -131,9 +131,20 @@ static inline REAL FN(row_max)(const REAL *v, size_t n) {
 /* ------------------------------------------------------------------ */
 /* Softmax family along rows.                                          */
 
+/* e^(a - b) with the rounding error of a - b fed back (two-sum):
+ * e^(d + err) = e^d (1 + err).  A difference d of size |d| rounded would
+ * otherwise cost |d| / 2 ulp, too much far in the tail. */
+static inline REAL FN(exp_diff)(REAL a, REAL b) {
+    REAL d = a - b;
+    REAL bb = a - d;
+    REAL err = (a - (d + bb)) + (bb - b);
+    REAL e = EXP(d);
+    return e == 0 ? 0 : e + e * err;      /* also keeps inf - inf out */
+}
+
 /* out_i = e^(x_i - m), returns their sum; x may equal out */
 FA_TARGETS static REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL m) {
-    for (size_t i = 0; i < n; i++) out[i] = EXP(x[i] - m);
+    for (size_t i = 0; i < n; i++) out[i] = FN(exp_diff)(x[i], m);
     return FN(row_sum)(out, n);
 }
 
@@ -152,10 +163,10 @@ FA_TARGETS static REAL FN(sum_exp_except)(const REAL *x, size_t n, REAL m, size_
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
         for (int k = 0; k < FA_LANES; k++) {
-            REAL e = EXP(x[i + k] - m);
+            REAL e = FN(exp_diff)(x[i + k], m);
             acc[k] += i + k == top ? 0 : e;
         }
-    for (int k = 0; i < n; i++, k++) acc[k] += i == top ? 0 : EXP(x[i] - m);
+    for (int k = 0; i < n; i++, k++) acc[k] += i == top ? 0 : FN(exp_diff)(x[i], m);
     return FN(fold_lanes)(acc);
 }
 

@@ -544,8 +544,8 @@ cdef class Activation:
             if not cnp.PyArray_IS_C_CONTIGUOUS(saved_input) or _overlap(saved_input, za):
                 raise ValueError("saved_input must be C-contiguous and separate from z")
             sp = cnp.PyArray_DATA(<cnp.ndarray>saved_input)
-        if _overlap(b, za):
-            b = b.copy()
+        if _overlap(b, za) or (sp != NULL and _overlap(b, <cnp.ndarray>saved_input)):
+            b = b.copy()                     # z and saved_input are written row by row
         cdef int nt = _threads(n_threads)
         cdef size_t rows = za.shape[0], cols = za.shape[1]
         cdef void *zp = cnp.PyArray_DATA(za)
