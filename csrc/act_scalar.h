@@ -149,12 +149,38 @@ static inline REAL FN(sigmoid_sum)(REAL v, REAL lo) {
     return SIGMOID(v) + (ds == 0 ? 0 : ds * lo);
 }
 
+/* Gated products x g(v) whose gate g ~ e^v underflows to a subnormal while the
+ * product is still normal (v below FA_TAIL): there the exponential is taken
+ * of v + K, K = M ln 2 (split in hi + lo, the sum's error recovered by
+ * Fast2Sum), and the product scaled by 2^-M at the very end, so it is rounded
+ * once, as a normal number. */
+#define FA_TAIL (sizeof(REAL) == sizeof(float) ? (REAL)-80 : (REAL)-700)
+#define FA_K_HI (sizeof(REAL) == sizeof(float) ? (REAL)44.361419677734375 : (REAL)693.1471805599454)
+#define FA_K_LO \
+    (sizeof(REAL) == sizeof(float) ? (REAL)-1.2189787519729715e-07 : (REAL)-4.5199270178446646e-14)
+#define FA_K_SCALE (sizeof(REAL) == sizeof(float) ? (REAL)0x1p-64 : (REAL)0x1p-1000)
+
+/* x sigma(v + lo), lo a small correction of the argument (see sigmoid_sum) */
+static inline REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
+    int tail = v < FA_TAIL;
+    REAL a = -FN(fabs_)(v);
+    REAL as = tail ? a + FA_K_HI : a;
+    REAL err = tail ? (a - (as - FA_K_HI)) + FA_K_LO : 0;
+    REAL e = EXP(as);                        /* e^-|v|, times 2^M in the tail */
+    REAL eu = tail ? e * FA_K_SCALE : e;     /* e^-|v| */
+    REAL d = 1 + eu;
+    REAL g = v >= 0 ? 1 / d : e / d;         /* sigma(v), times 2^M in the tail */
+    REAL ds = eu / (d * d);                  /* sigma'(v) */
+    /* (at v = -inf, g = 0 and err is NaN: the correction is dropped) */
+    REAL gc = tail ? (g == 0 ? 0 : g + g * (err + lo)) : g + (ds == 0 ? 0 : ds * lo);
+    return gc == 0 ? 0 : x * gc * (tail ? FA_K_SCALE : 1);
+}
+
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
  * are dropped where their small factor is exactly 0 (x = +-inf). */
 static inline REAL FN(fwd_swish)(REAL x, PAR p) {
     REAL bx = p.a * x;
-    REAL s = FN(sigmoid_sum)(bx, FN(fma_)(p.a, x, -bx));
-    return s == 0 ? 0 : x * s;
+    return FN(gated_sigmoid)(x, bx, FN(fma_)(p.a, x, -bx));
 }
 static inline REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a * x;
@@ -208,8 +234,7 @@ static inline REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
 static inline REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
     (void)p;
     REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
-    REAL s = FN(sigmoid_sum)(v, lo);
-    return s == 0 ? 0 : x * s;
+    return FN(gated_sigmoid)(x, v, lo);
 }
 static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
     (void)p;
@@ -228,10 +253,15 @@ static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
  * there keeps n finite. */
 static inline REAL FN(fwd_mish)(REAL x, PAR p) {
     (void)p;
-    REAL e = EXP(x > 20 ? 20 : x);
-    REAL n = e * (e + 2);
-    REAL t = n / (n + 2);
-    return x > 20 ? x : (t == 0 ? 0 : x * t);
+    int tail = x < FA_TAIL;                  /* see gated_sigmoid */
+    REAL xs = tail ? x + FA_K_HI : (x > 20 ? 20 : x);
+    REAL err = tail ? (x - (xs - FA_K_HI)) + FA_K_LO : 0;
+    REAL e = EXP(xs);                        /* e^x, times 2^M in the tail */
+    REAL eu = tail ? e * FA_K_SCALE : e;
+    REAL n = eu * (eu + 2);
+    /* t = n / (n + 2); in the tail (e (eu + 2) / (n + 2)) (1 + err), times 2^M */
+    REAL t = tail ? (e == 0 ? 0 : e * (eu + 2) / (n + 2) * (1 + err)) : n / (n + 2);
+    return x > 20 ? x : (t == 0 ? 0 : x * t * (tail ? FA_K_SCALE : 1));
 }
 static inline REAL FN(slope_mish)(REAL x, PAR p) {
     (void)p;
