@@ -75,22 +75,19 @@ static inline REAL FN(fwd_elu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x
 static inline REAL FN(slope_elu)(REAL y, PAR p) { return y > 0 ? 1 : y + p.a; }
 
 /* selu(alpha, scale) = scale * elu(alpha) */
-static inline REAL FN(fwd_selu)(REAL x, PAR p) { return p.b * (x > 0 ? x : p.a * EXPM1(x)); }
+static inline REAL FN(fwd_selu)(REAL x, PAR p) {
+    return x > 0 ? p.b * x : (p.b * p.a) * EXPM1(x); /* scale * alpha first: no
+                                                       subnormal intermediate */
+}
 static inline REAL FN(slope_selu)(REAL y, PAR p) { return y > 0 ? p.b : y + p.b * p.a; }
 
 /* celu(alpha): below zero y = alpha (e^(x/alpha) - 1), slope e^(x/alpha) = y/alpha + 1 */
-static inline REAL FN(fwd_celu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x / p.a); }
+static inline REAL FN(fwd_celu)(REAL x, PAR p) {
+    REAL t = x / p.a; /* subnormal t would carry only a few bits into alpha t */
+    return x > 0 ? x : (FN(fabs_)(t) < (REAL)1e-30 ? x : p.a * EXPM1(t));
+}
 static inline REAL FN(slope_celu)(REAL y, PAR p) { return y > 0 ? 1 : y / p.a + 1; }
 
-/* softplus(beta, threshold) = log(1 + e^(beta x)) / beta, x where beta x > threshold.
- * Written max(bx, 0) + log1p(e^-|bx|) so no exponential can overflow whatever the
- * threshold.  Slope sigma(beta x) = 1 - e^(-beta y), as -expm1 for accuracy. */
-static inline REAL FN(fwd_softplus)(REAL x, PAR p) {
-    REAL bx = p.a * x;
-    REAL sp = (bx > 0 ? bx : 0) + LOG1P(EXP(-FN(fabs_)(bx)));
-    return bx > p.b ? x : sp / p.a;
-}
-static inline REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
 
 /* softsign x / (1 + |x|): +-inf give +-1; slope (1 - |y|)^2 */
 static inline REAL FN(fwd_softsign)(REAL x, PAR p) {
@@ -176,11 +173,34 @@ static inline REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
     return gc == 0 ? 0 : x * gc * (tail ? FA_K_SCALE : 1);
 }
 
+/* softplus(beta, threshold) = log(1 + e^(beta x)) / beta, x where beta x > threshold.
+ * Written max(x, 0) + log1p(e^-|bx|) / beta so nothing overflows whatever the
+ * threshold (even where beta x does).  The rounding error lo of bx is fed back
+ * (d softplus = sigma(bx) d(bx)), and below FA_TAIL, where log1p(e) = e is
+ * subnormal, e is scaled as in gated_sigmoid.
+ * Slope sigma(beta x) = 1 - e^(-beta y), as -expm1 for accuracy. */
+static inline REAL FN(fwd_softplus)(REAL x, PAR p) {
+    REAL bx = p.a * x;
+    REAL lo = bx - bx == 0 ? FN(fma_)(p.a, x, -bx) : 0; /* 0 for inf/NaN bx */
+    int tail = bx < FA_TAIL;
+    REAL a = -FN(fabs_)(bx);
+    REAL as = tail ? a + FA_K_HI : a;
+    REAL err = tail ? (a - (as - FA_K_HI)) + FA_K_LO : 0;
+    REAL e = EXP(as);                        /* e^-|bx|, times 2^M in the tail */
+    REAL eu = tail ? e * FA_K_SCALE : e;
+    REAL sig = bx >= 0 ? 1 / (1 + eu) : eu / (1 + eu);
+    REAL r = tail ? (e == 0 ? 0 : e + e * (err + lo)) / p.a * FA_K_SCALE
+                  : (bx > 0 ? x : 0) + (LOG1P(e) + sig * lo) / p.a;
+    return bx > p.b ? x : r;
+}
+static inline REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
+
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
  * are dropped where their small factor is exactly 0 (x = +-inf). */
 static inline REAL FN(fwd_swish)(REAL x, PAR p) {
-    REAL bx = p.a * x;
-    return FN(gated_sigmoid)(x, bx, FN(fma_)(p.a, x, -bx));
+    REAL bx = p.a == 0 ? 0 : p.a * x; /* beta = 0: x / 2, also at x = +-inf */
+    REAL lo = p.a == 0 ? 0 : FN(fma_)(p.a, x, -bx);
+    return FN(gated_sigmoid)(x, bx, lo);
 }
 static inline REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a * x;

@@ -41,12 +41,15 @@ const int fa_slope_from_input[] = {FA_ACTIVATION_TABLE(FA_FROM_ROW)};
 
 #define REAL float
 #define SFX f32
+#define FA_NEXTDOWN(v) nextafterf((v), -INFINITY)
 #include "kernels_impl.h"
 #undef REAL
 #undef SFX
 
+#undef FA_NEXTDOWN
 #define REAL double
 #define SFX f64
+#define FA_NEXTDOWN(v) nextafter((v), -INFINITY)
 #include "kernels_impl.h"
 #undef REAL
 #undef SFX

@@ -56,9 +56,17 @@ static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t
         FN(copy_table)[k](x + lo, out + lo, hi - lo, q);
 }
 
+/* step compares x > threshold: with the threshold rounded down to REAL (the
+ * largest REAL <= it) the comparison gives what it gives in exact arithmetic. */
+static PAR FN(par_for)(fa_kind k, const fa_params *p) {
+    PAR q = FN(par_from)(p);
+    if (k == FA_STEP && p && (double)q.a > p->a) q.a = FA_NEXTDOWN(q.a);
+    return q;
+}
+
 void FN(fa_forward)(fa_kind k, const fa_params *p, const REAL *x, REAL *out, size_t n,
                     int n_threads) {
-    PAR q = FN(par_from)(p);
+    PAR q = FN(par_for)(k, p);
     int nt = fa_threads_for(n, n_threads);
     if (nt <= 1) {
         FN(forward_range)(k, q, x, out, 0, n);
@@ -186,8 +194,19 @@ static size_t FN(count_posinf)(const REAL *x, size_t n) {
     return c;
 }
 
+/* a NaN anywhere makes a whole softmax row NaN (the sum sees it otherwise) */
+static int FN(row_has_nan)(const REAL *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != x[i]) return 1;
+    return 0;
+}
+
 static void FN(softmax_row)(const REAL *x, REAL *out, size_t n) {
     REAL m = FN(row_max)(x, n);
+    if (m == (REAL)INFINITY && FN(row_has_nan)(x, n)) {
+        for (size_t i = 0; i < n; i++) out[i] = (REAL)NAN;
+        return;
+    }
     if (m == (REAL)INFINITY) {
         REAL share = (REAL)1 / (REAL)FN(count_posinf)(x, n);
         for (size_t i = 0; i < n; i++)
@@ -200,6 +219,10 @@ static void FN(softmax_row)(const REAL *x, REAL *out, size_t n) {
 
 static void FN(log_softmax_row)(const REAL *x, REAL *out, size_t n) {
     REAL m = FN(row_max)(x, n);
+    if (m == (REAL)INFINITY && FN(row_has_nan)(x, n)) {
+        for (size_t i = 0; i < n; i++) out[i] = (REAL)NAN;
+        return;
+    }
     if (m == (REAL)INFINITY) {
         REAL lc = (REAL)log((double)FN(count_posinf)(x, n));
         for (size_t i = 0; i < n; i++)
@@ -317,7 +340,7 @@ void FN(fa_maxout_backward)(const REAL *x, const REAL *delta, REAL *grad_x, size
 
 void FN(fa_bias_act_forward)(fa_kind k, const fa_params *p, REAL *z, const REAL *bias,
                              REAL *saved_input, size_t rows, size_t cols, int n_threads) {
-    PAR q = FN(par_from)(p);
+    PAR q = FN(par_for)(k, p);
     int nt = fa_threads_for(rows * cols, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (size_t r = 0; r < rows; r++) {
