@@ -126,52 +126,29 @@ MLP_TARGETS static void MFN(mlp_mul_inplace)(REAL *restrict d, const REAL *restr
     for (size_t i = 0; i < n; i++) d[i] *= m[i];
 }
 
+MLP_TARGETS static double MFN(mlp_sumsq)(const REAL *p, size_t n);
+
 /* ------------------------------------------------------------------ */
 /* Optimizer updates over one contiguous range of parameters.          */
 /* The gradient used is g + l2 * p (l2 = alpha / sum of weights for    */
 /* coefficients, 0 for intercepts).  When sumsq is not NULL, sum(p^2)  */
 /* of the parameters before the update is added to *sumsq.             */
 
-MLP_TARGETS static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g,
-                                             REAL *restrict m, REAL *restrict v, size_t n,
-                                             REAL l2, REAL b1, REAL c1, REAL b2, REAL c2,
-                                             REAL lr, REAL eps, double *sumsq) {
-    if (sumsq) {
-        double acc[MLP_LANES] = {0};
-        size_t i = 0;
-        for (; i + MLP_LANES <= n; i += MLP_LANES)
-            for (int k = 0; k < MLP_LANES; k++) {
-                REAL pk = p[i + k];
-                acc[k] += (double)pk * (double)pk;
-                REAL gk = g[i + k] + l2 * pk;
-                REAL mk = b1 * m[i + k] + c1 * gk;
-                REAL vk = b2 * v[i + k] + c2 * (gk * gk);
-                m[i + k] = mk;
-                v[i + k] = vk;
-                p[i + k] = pk + (-lr * mk) / (sqrt(vk) + eps);
-            }
-        for (int k = 0; i < n; i++, k++) {
-            REAL pk = p[i];
-            acc[k] += (double)pk * (double)pk;
-            REAL gk = g[i] + l2 * pk;
-            REAL mk = b1 * m[i] + c1 * gk;
-            REAL vk = b2 * v[i] + c2 * (gk * gk);
-            m[i] = mk;
-            v[i] = vk;
-            p[i] = pk + (-lr * mk) / (sqrt(vk) + eps);
-        }
-        double s = 0;
-        for (int k = 0; k < MLP_LANES; k++) s += acc[k];
-        *sumsq += s;
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
+static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict m,
+                                 REAL *restrict v, size_t n, REAL l2, REAL b1, REAL c1, REAL b2,
+                                 REAL c2, REAL lr, REAL eps, double *sumsq) {
+    size_t i = 0;
+#ifdef MLP_X86_AVX2
+    if (mlp_has_avx2()) i = MFN(mlp_adam_avx2)(p, g, m, v, n, l2, b1, c1, b2, c2, lr, eps, sumsq);
+#endif
+    if (sumsq) *sumsq += MFN(mlp_sumsq)(p + i, n - i);
+    for (; i < n; i++) {
         REAL gk = g[i] + l2 * p[i];
         REAL mk = b1 * m[i] + c1 * gk;
         REAL vk = b2 * v[i] + c2 * (gk * gk);
         m[i] = mk;
         v[i] = vk;
-        p[i] = p[i] + (-lr * mk) / (sqrt(vk) + eps);
+        p[i] += (-lr * mk) / (MLP_SQRT(vk) + eps);
     }
 }
 
@@ -179,43 +156,36 @@ MLP_TARGETS static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restr
 MLP_TARGETS static void MFN(mlp_sgd_update)(REAL *restrict p, const REAL *restrict g,
                                             REAL *restrict vel, size_t n, REAL l2, REAL mu,
                                             REAL lr, int nesterov, double *sumsq) {
-    double acc[MLP_LANES] = {0};
-    size_t i = 0;
-    for (; i + MLP_LANES <= n; i += MLP_LANES)
-        for (int k = 0; k < MLP_LANES; k++) {
-            REAL pk = p[i + k];
-            acc[k] += (double)pk * (double)pk;
-            REAL gk = g[i + k] + l2 * pk;
-            REAL vk = mu * vel[i + k] - lr * gk;
-            vel[i + k] = vk;
-            p[i + k] = pk + (nesterov ? mu * vk - lr * gk : vk);
+    if (sumsq) *sumsq += MFN(mlp_sumsq)(p, n);
+    if (nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            REAL gk = g[i] + l2 * p[i];
+            REAL vk = mu * vel[i] - lr * gk;
+            vel[i] = vk;
+            p[i] += mu * vk - lr * gk;
         }
-    for (int k = 0; i < n; i++, k++) {
-        REAL pk = p[i];
-        acc[k] += (double)pk * (double)pk;
-        REAL gk = g[i] + l2 * pk;
-        REAL vk = mu * vel[i] - lr * gk;
-        vel[i] = vk;
-        p[i] = pk + (nesterov ? mu * vk - lr * gk : vk);
-    }
-    if (sumsq) {
-        double s = 0;
-        for (int k = 0; k < MLP_LANES; k++) s += acc[k];
-        *sumsq += s;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            REAL gk = g[i] + l2 * p[i];
+            REAL vk = mu * vel[i] - lr * gk;
+            vel[i] = vk;
+            p[i] += vk;
+        }
     }
 }
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
+/* sum(p^2): partial sums in 2 * MLP_LANES lanes of REAL, folded in double */
 MLP_TARGETS static double MFN(mlp_sumsq)(const REAL *p, size_t n) {
-    double acc[MLP_LANES] = {0};
+    REAL acc[2 * MLP_LANES] = {0};
     size_t i = 0;
-    for (; i + MLP_LANES <= n; i += MLP_LANES)
-        for (int k = 0; k < MLP_LANES; k++) acc[k] += (double)p[i + k] * (double)p[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += (double)p[i] * (double)p[i];
+    for (; i + 2 * MLP_LANES <= n; i += 2 * MLP_LANES)
+        for (int k = 0; k < 2 * MLP_LANES; k++) acc[k] += p[i + k] * p[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += p[i] * p[i];
     double s = 0;
-    for (int k = 0; k < MLP_LANES; k++) s += acc[k];
+    for (int k = 0; k < 2 * MLP_LANES; k++) s += (double)acc[k];
     return s;
 }
 

@@ -22,6 +22,7 @@ from fastact._kernels import (
     logistic_cross_entropy,
     softmax_cross_entropy,
 )
+from fastact._mlp import MLPClassifier, MLPRegressor
 from fastact._table import ACTIVATIONS, ActivationInfo
 
 __version__ = "0.1.0"
@@ -30,6 +31,8 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "ActivationInfo",
+    "MLPClassifier",
+    "MLPRegressor",
     "activation",
     "backward",
     "backward_bias_grad",

@@ -1,0 +1,747 @@
+/*
+ * vecmath.h - branch-free, table-free elementary functions for fastact.
+ *
+ * Plain C99, header only, every function `static inline`.  The code is written
+ * so that GCC (>= 12) at -O3, without -ffast-math, auto-vectorizes a loop such as
+ *
+ *     for (i = 0; i < n; i++) out[i] = fa_tanh_f32(in[i]);
+ *
+ * (e.g. in a function carrying
+ *  __attribute__((target_clones("arch=x86-64-v4","arch=x86-64-v3","default")))):
+ *   - no libm calls and no lookup tables;
+ *   - no data-dependent branches: every lane computes every path and the
+ *     result is picked with ternary selects, which GCC if-converts;
+ *   - float <-> integer reinterpretation only through memcpy (no UB), and no
+ *     float -> int conversions: rounding to an integer uses the
+ *     "add 1.5*2^(p-1)" trick and the integer is read from the bits of the sum;
+ *   - all clamps are written `x > c ? c : x` so that NaN passes through.
+ * The results do not depend on whether the compiler contracts a*b+c into FMA
+ * (the algorithms are accurate with and without contraction).
+ *
+ * All polynomial coefficients are weighted-minimax fits computed by
+ * tools/fit_vecmath.py (re-run it with --update-header to regenerate the block
+ * below).  Accuracy figures quoted in the comments are the maximum errors
+ * measured by tests/c/vecmath_accuracy.c against a correctly rounded (float32:
+ * double-precision libm; float64: long double) reference, over results that
+ * are normal numbers; float32 figures are from the exhaustive run over all
+ * 2^32 inputs.  Subnormal results are produced with a single final rounding.
+ */
+#ifndef FASTACT_VECMATH_H
+#define FASTACT_VECMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* The kernels must be inlined into the caller's loop to vectorize (the larger
+   ones exceed GCC's default inlining limits, e.g. inside target_clones). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FA_INLINE static inline __attribute__((always_inline))
+#else
+#define FA_INLINE static inline
+#endif
+
+/* BEGIN GENERATED COEFFICIENTS (tools/fit_vecmath.py) */
+/* ln2 with 16 significant bits: k*hi exact for |k| < 2^8 */
+#define FA__LN2HI_F 0x1.62e4p-1f
+/* ln2 - LN2HI rounded */
+#define FA__LN2LO_F 0x1.7f7d1cp-20f
+/* 1/ln2 rounded */
+#define FA__LOG2E_F 0x1.715476p+0f
+/* bit pattern of sqrt(1/2) rounded */
+#define FA__SQRT1_2_BITS_F 0x3F3504F3u
+/* expm1(r) ~ r + r^2*P(r), |r|<=0.34727, rel err 1.4e-08 */
+#define FA__EXPF_P0 0x1.fffffep-2f
+#define FA__EXPF_P1 0x1.5554b2p-3f
+#define FA__EXPF_P2 0x1.5556fap-5f
+#define FA__EXPF_P3 0x1.1226bap-7f
+#define FA__EXPF_P4 0x1.6b9442p-10f
+/* log1p(f) ~ f + f^2*P(f), f in [-0.2930, 0.4143], rel err 4.2e-09 */
+#define FA__LOG1PF_P0 -0x1.fffff8p-2f
+#define FA__LOG1PF_P1 0x1.55555p-2f
+#define FA__LOG1PF_P2 -0x1.000434p-2f
+#define FA__LOG1PF_P3 0x1.99a41ep-3f
+#define FA__LOG1PF_P4 -0x1.54253ep-3f
+#define FA__LOG1PF_P5 0x1.226d36p-3f
+#define FA__LOG1PF_P6 -0x1.0f43ep-3f
+#define FA__LOG1PF_P7 0x1.086886p-3f
+#define FA__LOG1PF_P8 -0x1.38450ap-4f
+/* erf(x) ~ x*P(x^2), |x| <= 0.47, err rel. to erfc 5.1e-09 */
+#define FA__ERFF_S0 0x1.20dd74p+0f
+#define FA__ERFF_S1 -0x1.81264ep-2f
+#define FA__ERFF_S2 0x1.cdecf2p-4f
+#define FA__ERFF_S3 -0x1.b149bp-6f
+#define FA__ERFF_S4 0x1.0d70d6p-8f
+/* erfcx(x) ~ t*H(t - C), t = 1/(x+1), x in [0.47, 10.1], rel err 1.5e-09 */
+#define FA__ERFCF_C 0x1.864p-2f
+#define FA__ERFCF_0 0x1.964844p-1f
+#define FA__ERFCF_1 0x1.1df626p-1f
+#define FA__ERFCF_2 -0x1.36bd7cp-2f
+#define FA__ERFCF_3 -0x1.5d1f5p-2f
+#define FA__ERFCF_4 0x1.11f0a6p-1f
+#define FA__ERFCF_5 -0x1.aef024p-5f
+#define FA__ERFCF_6 -0x1.6be96p-1f
+#define FA__ERFCF_7 0x1.005848p+0f
+#define FA__ERFCF_8 -0x1.a69e3ep-4f
+#define FA__ERFCF_9 -0x1.c248bep+0f
+#define FA__ERFCF_10 0x1.f0ba84p+0f
+#define FA__ERFCF_11 0x1.754c9p-2f
+/* ln2 with 42 significant bits: k*hi exact for |k| < 2^11 */
+#define FA__LN2HI_D 0x1.62e42fefa38p-1
+/* ln2 - LN2HI rounded */
+#define FA__LN2LO_D 0x1.ef35793c7673p-45
+/* 1/ln2 rounded */
+#define FA__LOG2E_D 0x1.71547652b82fep+0
+/* bit pattern of sqrt(1/2) rounded */
+#define FA__SQRT1_2_BITS_D 0x3FE6A09E667F3BCDull
+/* expm1(r) ~ r + r^2*P(r), |r|<=0.34727, rel err 1.9e-17 */
+#define FA__EXPD_P0 0x1.0000000000005p-1
+#define FA__EXPD_P1 0x1.5555555555543p-3
+#define FA__EXPD_P2 0x1.5555555552128p-5
+#define FA__EXPD_P3 0x1.1111111116e5dp-7
+#define FA__EXPD_P4 0x1.6c16c17f2f5ccp-10
+#define FA__EXPD_P5 0x1.a01a017f6c4e1p-13
+#define FA__EXPD_P6 0x1.a019a6879964fp-16
+#define FA__EXPD_P7 0x1.71de721a37393p-19
+#define FA__EXPD_P8 0x1.28a2bf3bb9f8dp-22
+#define FA__EXPD_P9 0x1.ae8d5de6a2b31p-26
+/* log1p(f) ~ f + f^2*P(f), f in [-0.2930, 0.4143], rel err 8.1e-18 */
+#define FA__LOG1PD_P0 -0x1.0000000000003p-1
+#define FA__LOG1PD_P1 0x1.5555555555521p-2
+#define FA__LOG1PD_P2 -0x1.fffffffffdeb5p-3
+#define FA__LOG1PD_P3 0x1.99999999a0de5p-3
+#define FA__LOG1PD_P4 -0x1.55555556e45bbp-3
+#define FA__LOG1PD_P5 0x1.249249228463bp-3
+#define FA__LOG1PD_P6 -0x1.fffffef5c1cc2p-4
+#define FA__LOG1PD_P7 0x1.c71c71bf1b52ep-4
+#define FA__LOG1PD_P8 -0x1.9999c91cd2f09p-4
+#define FA__LOG1PD_P9 0x1.745d4812e4254p-4
+#define FA__LOG1PD_P10 -0x1.555074da53251p-4
+#define FA__LOG1PD_P11 0x1.3b0a9408a2441p-4
+#define FA__LOG1PD_P12 -0x1.24dc17632c947p-4
+#define FA__LOG1PD_P13 0x1.11da4f066907fp-4
+#define FA__LOG1PD_P14 -0x1.fb75dfef05fbap-5
+#define FA__LOG1PD_P15 0x1.cfa0666aa762cp-5
+#define FA__LOG1PD_P16 -0x1.d11d8c3d06aa3p-5
+#define FA__LOG1PD_P17 0x1.0b625de46a2cbp-4
+#define FA__LOG1PD_P18 -0x1.ebfef1c694fb5p-5
+#define FA__LOG1PD_P19 0x1.acfaa6bf948b6p-6
+/* erf(x) ~ x*P(x^2), |x| <= 0.47, err rel. to erfc 5.6e-19 */
+#define FA__ERFD_S0 0x1.20dd750429b6dp+0
+#define FA__ERFD_S1 -0x1.812746b03799ep-2
+#define FA__ERFD_S2 0x1.ce2f21a03d333p-4
+#define FA__ERFD_S3 -0x1.b82ce30f73496p-6
+#define FA__ERFD_S4 0x1.565bcc1fe15e2p-8
+#define FA__ERFD_S5 -0x1.c02d5f1ca7a02p-11
+#define FA__ERFD_S6 0x1.f990d6432ac1cp-14
+#define FA__ERFD_S7 -0x1.f27638b80622bp-17
+#define FA__ERFD_S8 0x1.8ee14cd7a564p-20
+#define FA__ERFD_S9 -0x1.0b38fa81ca9dbp-28
+/* erfcx(x) ~ Q(x - C), x in [0.47, 1.3], rel err 1.3e-18 */
+#define FA__ERFCD_A_C 0x1.c38p-1
+#define FA__ERFCD_A0 0x1.d940d0bc65e0bp-2
+#define FA__ERFCD_A1 -0x1.40cc03ec612d8p-2
+#define FA__ERFCD_A2 0x1.7cb9d08d665dcp-3
+#define FA__ERFCD_A3 -0x1.97cee5956c755p-4
+#define FA__ERFCD_A4 0x1.91d4ee264821ep-5
+#define FA__ERFCD_A5 -0x1.71036b53a15b7p-6
+#define FA__ERFCD_A6 0x1.3ed6104530d8fp-7
+#define FA__ERFCD_A7 -0x1.0510e5a29f8c7p-8
+#define FA__ERFCD_A8 0x1.977479f11fa87p-10
+#define FA__ERFCD_A9 -0x1.306cb31041f36p-11
+#define FA__ERFCD_A10 0x1.b52a82376c698p-13
+#define FA__ERFCD_A11 -0x1.2e9f83271541dp-14
+#define FA__ERFCD_A12 0x1.94f9dda3d898fp-16
+#define FA__ERFCD_A13 -0x1.061bd03e067f7p-17
+#define FA__ERFCD_A14 0x1.4a8ebc9357802p-19
+#define FA__ERFCD_A15 -0x1.adf895a38068bp-21
+#define FA__ERFCD_A16 0x1.f190ca7fe1c38p-23
+/* erfcx(x) ~ Q(x - C), x in [1.3, 2.5], rel err 5.8e-18 */
+#define FA__ERFCD_B_C 0x1.eacp+0
+#define FA__ERFCD_B0 0x1.0ee83aa77840ap-2
+#define FA__ERFCD_B1 -0x1.d339dcbe4d3ddp-4
+#define FA__ERFCD_B2 0x1.77eb7d6824de2p-5
+#define FA__ERFCD_B3 -0x1.1d16b91c4816fp-6
+#define FA__ERFCD_B4 0x1.9aa756eaaa827p-8
+#define FA__ERFCD_B5 -0x1.1a821541cd6ddp-9
+#define FA__ERFCD_B6 0x1.74fd14c2af9c7p-11
+#define FA__ERFCD_B7 -0x1.da4deb49c1c92p-13
+#define FA__ERFCD_B8 0x1.235bbbfec1838p-14
+#define FA__ERFCD_B9 -0x1.5abc13a465624p-16
+#define FA__ERFCD_B10 0x1.9097dff60b89dp-18
+#define FA__ERFCD_B11 -0x1.c23a7da60818fp-20
+#define FA__ERFCD_B12 0x1.ed13699e03f3p-22
+#define FA__ERFCD_B13 -0x1.063e5f9d83fdfp-23
+#define FA__ERFCD_B14 0x1.103613a40f964p-25
+#define FA__ERFCD_B15 -0x1.3402a9cfbcf1cp-27
+#define FA__ERFCD_B16 0x1.46c9e5da83e2dp-29
+/* erfcx(x) ~ t*G(t - C), t = 1/x, x in [2.5, 6.0], rel err 1.3e-18 */
+#define FA__ERFCD_C_C 0x1.1ecp-2
+#define FA__ERFCD_C0 0x1.16a9f8e6a159fp-1
+#define FA__ERFCD_C1 -0x1.080ea5165b3b1p-3
+#define FA__ERFCD_C2 -0x1.2f940c891fb62p-3
+#define FA__ERFCD_C3 0x1.b61081ed33d35p-3
+#define FA__ERFCD_C4 -0x1.048a98d9447c5p-4
+#define FA__ERFCD_C5 -0x1.9c9f9308d89d3p-3
+#define FA__ERFCD_C6 0x1.80d582e02e4eap-2
+#define FA__ERFCD_C7 -0x1.ca2d7244e467dp-3
+#define FA__ERFCD_C8 -0x1.6c81f9f76ff2dp-2
+#define FA__ERFCD_C9 0x1.1cef3626dab99p+0
+#define FA__ERFCD_C10 -0x1.5045bd3690cd8p+0
+#define FA__ERFCD_C11 -0x1.ece34f2c03639p-5
+#define FA__ERFCD_C12 0x1.c15e3e234eb6ap+1
+#define FA__ERFCD_C13 -0x1.e98ebe81ce285p+2
+#define FA__ERFCD_C14 0x1.d9cbf51508df3p+2
+#define FA__ERFCD_C15 0x1.0d82948ce954ep+3
+#define FA__ERFCD_C16 -0x1.1e620159f7b3dp+5
+/* erfcx(x) ~ t*G(t - C), t = 1/x, x in [6.0, 27.3], rel err 1.1e-19 */
+#define FA__ERFCD_D_C 0x1.a88p-4
+#define FA__ERFCD_D0 0x1.1f568d7b6f3d6p-1
+#define FA__ERFCD_D1 -0x1.d027a2e139c04p-5
+#define FA__ERFCD_D2 -0x1.06b1994ca51cbp-2
+#define FA__ERFCD_D3 0x1.3b9e106dd8bb3p-3
+#define FA__ERFCD_D4 0x1.1d7e77b4d5338p-2
+#define FA__ERFCD_D5 -0x1.e08b24fd3e95p-2
+#define FA__ERFCD_D6 -0x1.0cf9ac516b221p-2
+#define FA__ERFCD_D7 0x1.816b0de8d65fep+0
+#define FA__ERFCD_D8 -0x1.810a153e0154ap-1
+#define FA__ERFCD_D9 -0x1.194e01c615cd2p+2
+#define FA__ERFCD_D10 0x1.1109d113bcaacp+3
+#define FA__ERFCD_D11 0x1.b82bab1fac88bp+2
+#define FA__ERFCD_D12 -0x1.9a258b9de8abap+5
+#define FA__ERFCD_D13 0x1.94c3348843cbap+5
+#define FA__ERFCD_D14 0x1.8dcc843d47d74p+8
+#define FA__ERFCD_D15 -0x1.c998969480828p+9
+#define FA__ERFCD_D16 -0x1.8b94fff520bf2p+13
+/* END GENERATED COEFFICIENTS */
+
+/* ------------------------------------------------------------------------ */
+/* bit casts and branch-free selects                                         */
+/* ------------------------------------------------------------------------ */
+FA_INLINE uint32_t fa__f2u(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
+FA_INLINE float fa__u2f(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
+FA_INLINE uint64_t fa__d2u(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
+FA_INLINE double fa__u2d(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
+
+/*
+ * Selects are written with all-ones/all-zero bit masks rather than `c ? a : b`.
+ * A plain ternary becomes a control-flow join (PHI) in GCC's IR; when one arm is
+ * a constant (a clamp bound, a per-interval coefficient), PRE/sinking then
+ * evaluate the downstream arithmetic separately per arm, leaving floating-point
+ * operations in conditional blocks, which if-conversion refuses to speculate
+ * when FP traps are honoured (the default, no -ffast-math) unless the target has
+ * masked vector ops (AVX-512).  Mask selects keep every lane's arithmetic
+ * unconditional, so the loops vectorize for x86-64-v4, -v3 and baseline SSE2.
+ */
+#define FA__M32(cond) (0u - (uint32_t)(cond))
+#define FA__M64(cond) ((uint64_t)0 - (uint64_t)(cond))
+FA_INLINE float fa__sel_f32(uint32_t m, float a, float b)
+{
+    return fa__u2f((fa__f2u(a) & m) | (fa__f2u(b) & ~m));
+}
+FA_INLINE double fa__sel_f64(uint64_t m, double a, double b)
+{
+    return fa__u2d((fa__d2u(a) & m) | (fa__d2u(b) & ~m));
+}
+
+#define FA__MAGIC_F 0x1.8p23f /* 1.5*2^23: x + MAGIC rounds x to an integer */
+#define FA__MAGIC_D 0x1.8p52  /* 1.5*2^52 */
+
+/* ======================================================================== */
+/* float32 kernels                                                           */
+/* ======================================================================== */
+
+/*
+ * Cody-Waite reduction x = k*ln2 + r, |r| <= ~0.3466 (k = nearest integer to
+ * x/ln2, |x| < 2^21).  Returns r, k as a float (*kf), and the bit pattern of
+ * 1.5*2^23 + k (*kb), whose low bits are k in two's complement, so that
+ * (kb << 23) is k placed in the exponent field.
+ */
+FA_INLINE float fa__reduce_f32(float x, float *kf, uint32_t *kb)
+{
+    float sum = x * FA__LOG2E_F + FA__MAGIC_F;
+    float k = sum - FA__MAGIC_F;
+    float r = x - k * FA__LN2HI_F; /* exact: k*LN2HI is exact (Sterbenz) */
+    r = r - k * FA__LN2LO_F;
+    *kf = k;
+    *kb = fa__f2u(sum);
+    return r;
+}
+
+/* P(r) of expm1(r) ~ r + r^2 P(r) */
+FA_INLINE float fa__exp_p_f32(float r)
+{
+    float p = FA__EXPF_P4;
+    p = p * r + FA__EXPF_P3;
+    p = p * r + FA__EXPF_P2;
+    p = p * r + FA__EXPF_P1;
+    p = p * r + FA__EXPF_P0;
+    return p;
+}
+
+/* e^r for |r| <= 0.35: 1 + r*(1 + r*P(r)) */
+FA_INLINE float fa__exp_r_f32(float r)
+{
+    float q = fa__exp_p_f32(r) * r + 1.0f;
+    return q * r + 1.0f;
+}
+
+/* e^r - 1 for |r| <= 0.35: r + r^2*P(r) (relative accuracy kept for tiny r) */
+FA_INLINE float fa__expm1_r_f32(float r)
+{
+    return (r * r) * fa__exp_p_f32(r) + r;
+}
+
+/*
+ * fa_exp_f32: x = k ln2 + r (Cody-Waite, ln2 split 16+24 bits), e^r by the
+ * degree-6 polynomial 1 + r + r^2 P4(r) (minimax, relative error 1.4e-8 on
+ * |r| <= 0.3473), scaled by 2^k as two factors 2^floor(k/2) * 2^ceil(k/2) so
+ * that overflow is IEEE-exact and subnormal results are rounded only once.
+ * x is clamped to [-104, 89] first (NaN passes).
+ * Max error: FA_ULP_EXP_F32.
+ */
+FA_INLINE float fa_exp_f32(float x)
+{
+    float xc = fa__sel_f32(FA__M32(x > 89.0f), 89.0f, x);
+    xc = fa__sel_f32(FA__M32(xc < -104.0f), -104.0f, xc);
+    float kf;
+    uint32_t kb;
+    float r = fa__reduce_f32(xc, &kf, &kb);
+    float e = fa__exp_r_f32(r);
+    uint32_t h = kb >> 1; /* (bits of) floor(k/2) */
+    float s1 = fa__u2f((h << 23) + 0x3F800000u);
+    float s2 = fa__u2f(((kb - h) << 23) + 0x3F800000u);
+    return (e * s1) * s2;
+}
+
+/*
+ * fa_expm1_f32: same reduction; p = e^r - 1 = r + r^2 P4(r).  k == 0 returns
+ * p (full relative accuracy; tiny and subnormal x give x, -0 gives -0);
+ * otherwise 2^k (1 + p) - 1 = 2 * (s*p + (s - 1/2)) with s = 2^(k-1), in which
+ * s*p and s - 1/2 are exact for the k that matter.  x clamped to [-20, 89].
+ * Max error: FA_ULP_EXPM1_F32.
+ */
+FA_INLINE float fa_expm1_f32(float x)
+{
+    float xc = fa__sel_f32(FA__M32(x > 89.0f), 89.0f, x);
+    xc = fa__sel_f32(FA__M32(xc < -20.0f), -20.0f, xc);
+    float kf;
+    uint32_t kb;
+    float r = fa__reduce_f32(xc, &kf, &kb);
+    float p = fa__expm1_r_f32(r);
+    float s = fa__u2f((kb << 23) + (126u << 23)); /* 2^(k-1) */
+    float res = 2.0f * (s * p + (s - 0.5f));
+    p = fa__sel_f32(FA__M32(x == 0.0f), x, p); /* keep the sign of -0 */
+    return fa__sel_f32(FA__M32(kf == 0.0f), p, res);
+}
+
+/*
+ * fa_log1p_f32: u = 1 + x = 2^e m with m in [sqrt(1/2), sqrt(2)) (exponent
+ * taken from the bits of u), f = m - 1 (exact), or f = x itself when e == 0;
+ * the rounding error of 1 + x is recovered exactly (Fast2Sum) and added as
+ * err*2^-e/(1+f).  log(1+f) = f + f^2 P8(f) (minimax degree 10, relative
+ * error 4.2e-9 on [-0.293, 0.4143]); result e*ln2 + log(1+f) with ln2 split.
+ * Max error: FA_ULP_LOG1P_F32.
+ */
+FA_INLINE float fa_log1p_f32(float x)
+{
+    float u = 1.0f + x;
+    uint32_t ub = fa__f2u(u);
+    uint32_t eb = (ub + (0x3F800000u - FA__SQRT1_2_BITS_F)) >> 23; /* e + 127 */
+    float m = fa__u2f(ub - ((eb - 127u) << 23));
+    float ef = fa__u2f(0x4B000000u | (eb & 0x1FFu)) - 0x1.0000fep23f; /* e */
+    uint32_t e0 = FA__M32(eb == 127u);
+    float f = fa__sel_f32(e0, x, m - 1.0f);
+    /* exact rounding error of u = 1 + x (Fast2Sum, larger operand first) */
+    float err = fa__sel_f32(FA__M32(x > 1.0f), 1.0f - (u - x), x - (u - 1.0f));
+    uint32_t mes = FA__M32(eb > 127u + 64u);
+    uint32_t es = ((127u + 64u) & mes) | (eb & ~mes);
+    float c = err * fa__u2f((254u - es) << 23); /* err * 2^-e */
+    c = c - c * f + c * (f * f);                 /* ~ err * 2^-e / (1 + f) */
+    float p = FA__LOG1PF_P8;
+    p = p * f + FA__LOG1PF_P7;
+    p = p * f + FA__LOG1PF_P6;
+    p = p * f + FA__LOG1PF_P5;
+    p = p * f + FA__LOG1PF_P4;
+    p = p * f + FA__LOG1PF_P3;
+    p = p * f + FA__LOG1PF_P2;
+    p = p * f + FA__LOG1PF_P1;
+    p = p * f + FA__LOG1PF_P0;
+    float t = (f * f) * p;
+    float small = f + t;
+    float big = ef * FA__LN2HI_F + (f + (t + (ef * FA__LN2LO_F + c)));
+    float res = fa__sel_f32(e0, small, big);
+    res = fa__sel_f32(FA__M32(x == fa__u2f(0x7F800000u)), x, res);           /* +inf */
+    res = fa__sel_f32(FA__M32(x == -1.0f), fa__u2f(0xFF800000u), res);        /* -inf */
+    return fa__sel_f32(FA__M32(x >= -1.0f), res, fa__u2f(0x7FC00000u));      /* NaN, x < -1 */
+}
+
+/*
+ * fa_tanh_f32: on a = |x|,
+ *   a < 0.55:  a + a^3 P4(a^2)   (minimax, degree 11, relative error 1.1e-9)
+ *   a >= 0.55: E / (E + 2) with E = expm1(2a) = s*p + (s - 1), s = 2^k,
+ *              p = expm1(r) (the exp kernel; s*p and s - 1 are exact),
+ *              a clamped to 9.5 (NaN passes);
+ * sign restored by bits (tanh(-0) = -0, tiny x returns x).  One division.
+ * Max error: FA_ULP_TANH_F32.
+ */
+FA_INLINE float fa_tanh_f32(float x)
+{
+    uint32_t xb = fa__f2u(x);
+    float a = fa__u2f(xb & 0x7FFFFFFFu);
+    float z = a * a;
+    float ps = FA__TANHF_P4;
+    ps = ps * z + FA__TANHF_P3;
+    ps = ps * z + FA__TANHF_P2;
+    ps = ps * z + FA__TANHF_P1;
+    ps = ps * z + FA__TANHF_P0;
+    float small = (a * z) * ps + a;
+    float ac = fa__sel_f32(FA__M32(a > 9.5f), 9.5f, a);
+    float kf;
+    uint32_t kb;
+    float r = fa__reduce_f32(ac + ac, &kf, &kb);
+    float p = fa__expm1_r_f32(r);
+    float s = fa__u2f((kb << 23) + 0x3F800000u); /* 2^k, 0 <= k <= 28 */
+    float em = s * p + (s - 1.0f);
+    float t = fa__sel_f32(FA__M32(a < 0.55f), small, em / (em + 2.0f));
+    return fa__u2f(fa__f2u(t) | (xb & 0x80000000u));
+}
+
+/*
+ * fa_sigmoid_f32: e = e^-|x| (same exp kernel; |x| clamped to 104; scaled by
+ * 2^(k+32) then 2^-32 so a subnormal e is rounded once), result
+ * (x >= 0 ? 1 : e) / (1 + e).  Never overflows.  One division.
+ * Max error: FA_ULP_SIGMOID_F32.
+ */
+FA_INLINE float fa_sigmoid_f32(float x)
+{
+    float nx = fa__u2f(fa__f2u(x) | 0x80000000u); /* -|x| */
+    nx = fa__sel_f32(FA__M32(nx < -104.0f), -104.0f, nx);
+    float kf;
+    uint32_t kb;
+    float r = fa__reduce_f32(nx, &kf, &kb);
+    float ep = fa__exp_r_f32(r);
+    float s = fa__u2f((kb << 23) + ((127u + 32u) << 23)); /* 2^(k+32) */
+    float e = (ep * s) * 0x1p-32f;
+    float num = fa__sel_f32(FA__M32(x >= 0.0f), 1.0f, e);
+    return num / (1.0f + e);
+}
+
+/*
+ * fa_erfc_f32:
+ *   |x| < 0.47:  1 - x P4(x^2)  (erf minimax, degree 9)
+ *   |x| >= 0.47: E = exp(-x^2) * erfcx(|x|), with
+ *       erfcx = Q10(|x| - C)                 on [0.47, 1.9]  (minimax degree 10)
+ *       erfcx = G10(t - C') / |x|, t = 1/|x| on [1.9, 10.1]  (minimax degree 10)
+ *     coefficients picked per lane by selects; C, C' chosen so that the
+ *     constant terms are almost exactly representable.  x^2 is split exactly
+ *     as xh^2 + xl (x + xh) (xh = x with 12 significant bits) so that
+ *     exp(-x^2) = 2^k e^r is accurate; the factor e^r is applied as
+ *     Q + Q (e^r - 1) with the constant term added last; the division by |x|
+ *     comes last so that the rounding of t only enters through G's argument;
+ *     scaling by 2^(k+32) * 2^-32 (single rounding when subnormal);
+ *     x <= -0.47 gives 2 - E.  Two divisions.
+ * Max error: FA_ULP_ERFC_F32.
+ */
+#define FA__ERFCF_SEL(j) fa__sel_f32(lo, FA__ERFCF_A##j, FA__ERFCF_B##j)
+FA_INLINE float fa_erfc_f32(float x)
+{
+    uint32_t xb = fa__f2u(x);
+    float ax = fa__u2f(xb & 0x7FFFFFFFu);
+    /* small |x| */
+    float z = x * x;
+    float ps = FA__ERFF_S4;
+    ps = ps * z + FA__ERFF_S3;
+    ps = ps * z + FA__ERFF_S2;
+    ps = ps * z + FA__ERFF_S1;
+    ps = ps * z + FA__ERFF_S0;
+    float small = 1.0f - x * ps;
+    /* large |x| */
+    float a = fa__sel_f32(FA__M32(ax > 10.1f), 10.1f, ax);
+    a = fa__sel_f32(FA__M32(a < 0.47f), 0.47f, a);
+    uint32_t lo = FA__M32(a < 1.9f);
+    float t = 1.0f / a;
+    float v = fa__sel_f32(lo, a - FA__ERFCF_A_C, t - FA__ERFCF_B_C);
+    float q = FA__ERFCF_SEL(10);
+    q = q * v + FA__ERFCF_SEL(9);
+    q = q * v + FA__ERFCF_SEL(8);
+    q = q * v + FA__ERFCF_SEL(7);
+    q = q * v + FA__ERFCF_SEL(6);
+    q = q * v + FA__ERFCF_SEL(5);
+    q = q * v + FA__ERFCF_SEL(4);
+    q = q * v + FA__ERFCF_SEL(3);
+    q = q * v + FA__ERFCF_SEL(2);
+    q = q * v + FA__ERFCF_SEL(1);
+    float c0 = FA__ERFCF_SEL(0);
+    float vq = v * q;
+    q = c0 + vq; /* erfcx(a) on the low interval, a * erfcx(a) on the high one */
+    /* exp(-a^2) = 2^k e^r */
+    float ah = fa__u2f(fa__f2u(a) & 0xFFFFF000u);
+    float al = a - ah;
+    float nh = -(ah * ah); /* exact */
+    float nl = -(al * (a + ah));
+    float sum = (nh + nl) * FA__LOG2E_F + FA__MAGIC_F;
+    float kf = sum - FA__MAGIC_F;
+    float r = (nh - kf * FA__LN2HI_F) + (nl - kf * FA__LN2LO_F);
+    float qe = (fa__exp_p_f32(r) * r + 1.0f) * r; /* e^r - 1 */
+    float w = c0 + (q * qe + vq);                 /* q e^r, constant term last */
+    float s = fa__u2f((fa__f2u(sum) << 23) + ((127u + 32u) << 23)); /* 2^(k+32) */
+    float big = ((w * s) / fa__sel_f32(lo, 1.0f, a)) * 0x1p-32f;
+    float res = fa__sel_f32(FA__M32(x < 0.0f), 2.0f - big, big);
+    return fa__sel_f32(FA__M32(ax < 0.47f), small, res);
+}
+#undef FA__ERFCF_SEL
+
+/* ======================================================================== */
+/* float64 kernels                                                           */
+/* ======================================================================== */
+
+FA_INLINE double fa__reduce_f64(double x, double *kf, uint64_t *kb)
+{
+    double sum = x * FA__LOG2E_D + FA__MAGIC_D;
+    double k = sum - FA__MAGIC_D;
+    double r = x - k * FA__LN2HI_D;
+    r = r - k * FA__LN2LO_D;
+    *kf = k;
+    *kb = fa__d2u(sum);
+    return r;
+}
+
+FA_INLINE double fa__exp_p_f64(double r)
+{
+    double p = FA__EXPD_P9;
+    p = p * r + FA__EXPD_P8;
+    p = p * r + FA__EXPD_P7;
+    p = p * r + FA__EXPD_P6;
+    p = p * r + FA__EXPD_P5;
+    p = p * r + FA__EXPD_P4;
+    p = p * r + FA__EXPD_P3;
+    p = p * r + FA__EXPD_P2;
+    p = p * r + FA__EXPD_P1;
+    p = p * r + FA__EXPD_P0;
+    return p;
+}
+
+FA_INLINE double fa__exp_r_f64(double r)
+{
+    double q = fa__exp_p_f64(r) * r + 1.0;
+    return q * r + 1.0;
+}
+
+FA_INLINE double fa__expm1_r_f64(double r)
+{
+    return (r * r) * fa__exp_p_f64(r) + r;
+}
+
+/*
+ * fa_exp_f64: as fa_exp_f32 with ln2 split 42+53 bits and the degree-11
+ * polynomial 1 + r + r^2 P9(r) (relative error 1.9e-17 on |r| <= 0.3473);
+ * x clamped to [-746, 710].
+ * Max error: FA_ULP_EXP_F64.
+ */
+FA_INLINE double fa_exp_f64(double x)
+{
+    double xc = fa__sel_f64(FA__M64(x > 710.0), 710.0, x);
+    xc = fa__sel_f64(FA__M64(xc < -746.0), -746.0, xc);
+    double kf;
+    uint64_t kb;
+    double r = fa__reduce_f64(xc, &kf, &kb);
+    double e = fa__exp_r_f64(r);
+    uint64_t h = kb >> 1;
+    double s1 = fa__u2d((h << 52) + 0x3FF0000000000000ull);
+    double s2 = fa__u2d(((kb - h) << 52) + 0x3FF0000000000000ull);
+    return (e * s1) * s2;
+}
+
+/*
+ * fa_expm1_f64: as fa_expm1_f32 with the degree-11 polynomial; x clamped to
+ * [-40, 710].
+ * Max error: FA_ULP_EXPM1_F64.
+ */
+FA_INLINE double fa_expm1_f64(double x)
+{
+    double xc = fa__sel_f64(FA__M64(x > 710.0), 710.0, x);
+    xc = fa__sel_f64(FA__M64(xc < -40.0), -40.0, xc);
+    double kf;
+    uint64_t kb;
+    double r = fa__reduce_f64(xc, &kf, &kb);
+    double p = fa__expm1_r_f64(r);
+    double s = fa__u2d((kb << 52) + (1022ull << 52)); /* 2^(k-1) */
+    double res = 2.0 * (s * p + (s - 0.5));
+    p = fa__sel_f64(FA__M64(x == 0.0), x, p);
+    return fa__sel_f64(FA__M64(kf == 0.0), p, res);
+}
+
+/*
+ * fa_log1p_f64: as fa_log1p_f32 with log(1+f) = f + f^2 P19(f) (minimax
+ * degree 21, relative error 8.1e-18 on [-0.293, 0.4143]).
+ * Max error: FA_ULP_LOG1P_F64.
+ */
+FA_INLINE double fa_log1p_f64(double x)
+{
+    double u = 1.0 + x;
+    uint64_t ub = fa__d2u(u);
+    uint64_t eb = (ub + (0x3FF0000000000000ull - FA__SQRT1_2_BITS_D)) >> 52; /* e + 1023 */
+    double m = fa__u2d(ub - ((eb - 1023u) << 52));
+    double ef = fa__u2d(0x4330000000000000ull | (eb & 0xFFFu)) - 0x1.00000000003ffp52;
+    uint64_t e0 = FA__M64(eb == 1023u);
+    double f = fa__sel_f64(e0, x, m - 1.0);
+    double err = fa__sel_f64(FA__M64(x > 1.0), 1.0 - (u - x), x - (u - 1.0));
+    uint64_t mes = FA__M64(eb > 1023u + 512u);
+    uint64_t es = ((1023u + 512u) & mes) | (eb & ~mes);
+    double c = err * fa__u2d((2046u - es) << 52);
+    c = c - c * f + c * (f * f);
+    double p = FA__LOG1PD_P19;
+    p = p * f + FA__LOG1PD_P18;
+    p = p * f + FA__LOG1PD_P17;
+    p = p * f + FA__LOG1PD_P16;
+    p = p * f + FA__LOG1PD_P15;
+    p = p * f + FA__LOG1PD_P14;
+    p = p * f + FA__LOG1PD_P13;
+    p = p * f + FA__LOG1PD_P12;
+    p = p * f + FA__LOG1PD_P11;
+    p = p * f + FA__LOG1PD_P10;
+    p = p * f + FA__LOG1PD_P9;
+    p = p * f + FA__LOG1PD_P8;
+    p = p * f + FA__LOG1PD_P7;
+    p = p * f + FA__LOG1PD_P6;
+    p = p * f + FA__LOG1PD_P5;
+    p = p * f + FA__LOG1PD_P4;
+    p = p * f + FA__LOG1PD_P3;
+    p = p * f + FA__LOG1PD_P2;
+    p = p * f + FA__LOG1PD_P1;
+    p = p * f + FA__LOG1PD_P0;
+    double t = (f * f) * p;
+    double small = f + t;
+    double big = ef * FA__LN2HI_D + (f + (t + (ef * FA__LN2LO_D + c)));
+    double res = fa__sel_f64(e0, small, big);
+    res = fa__sel_f64(FA__M64(x == fa__u2d(0x7FF0000000000000ull)), x, res);
+    res = fa__sel_f64(FA__M64(x == -1.0), fa__u2d(0xFFF0000000000000ull), res);
+    return fa__sel_f64(FA__M64(x >= -1.0), res, fa__u2d(0x7FF8000000000000ull));
+}
+
+/*
+ * fa_tanh_f64: as fa_tanh_f32 with a + a^3 P10(a^2) (minimax, degree 23,
+ * relative error 5.8e-19) for a < 0.55; a clamped to 19.5.  One division.
+ * Max error: FA_ULP_TANH_F64.
+ */
+FA_INLINE double fa_tanh_f64(double x)
+{
+    uint64_t xb = fa__d2u(x);
+    double a = fa__u2d(xb & 0x7FFFFFFFFFFFFFFFull);
+    double z = a * a;
+    double ps = FA__TANHD_P10;
+    ps = ps * z + FA__TANHD_P9;
+    ps = ps * z + FA__TANHD_P8;
+    ps = ps * z + FA__TANHD_P7;
+    ps = ps * z + FA__TANHD_P6;
+    ps = ps * z + FA__TANHD_P5;
+    ps = ps * z + FA__TANHD_P4;
+    ps = ps * z + FA__TANHD_P3;
+    ps = ps * z + FA__TANHD_P2;
+    ps = ps * z + FA__TANHD_P1;
+    ps = ps * z + FA__TANHD_P0;
+    double small = (a * z) * ps + a;
+    double ac = fa__sel_f64(FA__M64(a > 19.5), 19.5, a);
+    double kf;
+    uint64_t kb;
+    double r = fa__reduce_f64(ac + ac, &kf, &kb);
+    double p = fa__expm1_r_f64(r);
+    double s = fa__u2d((kb << 52) + 0x3FF0000000000000ull);
+    double em = s * p + (s - 1.0);
+    double t = fa__sel_f64(FA__M64(a < 0.55), small, em / (em + 2.0));
+    return fa__u2d(fa__d2u(t) | (xb & 0x8000000000000000ull));
+}
+
+/*
+ * fa_sigmoid_f64: as fa_sigmoid_f32; |x| clamped to 746, scaling 2^(k+64)*2^-64.
+ * Max error: FA_ULP_SIGMOID_F64.
+ */
+FA_INLINE double fa_sigmoid_f64(double x)
+{
+    double nx = fa__u2d(fa__d2u(x) | 0x8000000000000000ull);
+    nx = fa__sel_f64(FA__M64(nx < -746.0), -746.0, nx);
+    double kf;
+    uint64_t kb;
+    double r = fa__reduce_f64(nx, &kf, &kb);
+    double ep = fa__exp_r_f64(r);
+    double s = fa__u2d((kb << 52) + ((1023ull + 64u) << 52));
+    double e = (ep * s) * 0x1p-64;
+    double num = fa__sel_f64(FA__M64(x >= 0.0), 1.0, e);
+    return num / (1.0 + e);
+}
+
+/*
+ * fa_erfc_f64: as fa_erfc_f32 with
+ *   |x| < 0.47: 1 - x P9(x^2);
+ *   erfcx on [0.47,1.3], [1.3,2.5]: Q16(|x| - C); on [2.5,6], [6,27.3]:
+ *   G16(t - C)/|x|, t = 1/|x|, the division by |x| done last so that the
+ *   rounding of t does not enter (all minimax degree 16, selected per lane);
+ *   xh = |x| with 26 significant bits; scaling 2^(k+64) * 2^-64; |x| clamped
+ *   to 27.3.  Two divisions.
+ * Max error: FA_ULP_ERFC_F64.
+ */
+#define FA__ERFCD_SEL(j)                                                        \
+    fa__sel_f64(i1, FA__ERFCD_A##j,                                             \
+                fa__sel_f64(i2, FA__ERFCD_B##j,                                 \
+                            fa__sel_f64(i3, FA__ERFCD_C##j, FA__ERFCD_D##j)))
+FA_INLINE double fa_erfc_f64(double x)
+{
+    uint64_t xb = fa__d2u(x);
+    double ax = fa__u2d(xb & 0x7FFFFFFFFFFFFFFFull);
+    double z = x * x;
+    double ps = FA__ERFD_S9;
+    ps = ps * z + FA__ERFD_S8;
+    ps = ps * z + FA__ERFD_S7;
+    ps = ps * z + FA__ERFD_S6;
+    ps = ps * z + FA__ERFD_S5;
+    ps = ps * z + FA__ERFD_S4;
+    ps = ps * z + FA__ERFD_S3;
+    ps = ps * z + FA__ERFD_S2;
+    ps = ps * z + FA__ERFD_S1;
+    ps = ps * z + FA__ERFD_S0;
+    double small = 1.0 - x * ps;
+
+    double a = fa__sel_f64(FA__M64(ax > 27.3), 27.3, ax);
+    a = fa__sel_f64(FA__M64(a < 0.47), 0.47, a);
+    uint64_t i1 = FA__M64(a < 1.3), i2 = FA__M64(a < 2.5), i3 = FA__M64(a < 6.0);
+    double t = 1.0 / a;
+    double v = fa__sel_f64(i2, a - fa__sel_f64(i1, FA__ERFCD_A_C, FA__ERFCD_B_C),
+                           t - fa__sel_f64(i3, FA__ERFCD_C_C, FA__ERFCD_D_C));
+    double q = FA__ERFCD_SEL(16);
+    q = q * v + FA__ERFCD_SEL(15);
+    q = q * v + FA__ERFCD_SEL(14);
+    q = q * v + FA__ERFCD_SEL(13);
+    q = q * v + FA__ERFCD_SEL(12);
+    q = q * v + FA__ERFCD_SEL(11);
+    q = q * v + FA__ERFCD_SEL(10);
+    q = q * v + FA__ERFCD_SEL(9);
+    q = q * v + FA__ERFCD_SEL(8);
+    q = q * v + FA__ERFCD_SEL(7);
+    q = q * v + FA__ERFCD_SEL(6);
+    q = q * v + FA__ERFCD_SEL(5);
+    q = q * v + FA__ERFCD_SEL(4);
+    q = q * v + FA__ERFCD_SEL(3);
+    q = q * v + FA__ERFCD_SEL(2);
+    q = q * v + FA__ERFCD_SEL(1);
+    double c0 = FA__ERFCD_SEL(0);
+    double vq = v * q;
+    q = c0 + vq;
+
+    double ah = fa__u2d(fa__d2u(a) & 0xFFFFFFFFF8000000ull);
+    double al = a - ah;
+    double nh = -(ah * ah);
+    double nl = -(al * (a + ah));
+    double sum = (nh + nl) * FA__LOG2E_D + FA__MAGIC_D;
+    double kf = sum - FA__MAGIC_D;
+    double r = (nh - kf * FA__LN2HI_D) + (nl - kf * FA__LN2LO_D);
+    double qe = (fa__exp_p_f64(r) * r + 1.0) * r;
+    double w = c0 + (q * qe + vq);
+    double s = fa__u2d((fa__d2u(sum) << 52) + ((1023ull + 64u) << 52));
+    /* high intervals: erfcx = G/a, divided last so 1/a's rounding does not enter */
+    double big = ((w * s) / fa__sel_f64(i2, 1.0, a)) * 0x1p-64;
+    double res = fa__sel_f64(FA__M64(x < 0.0), 2.0 - big, big);
+    return fa__sel_f64(FA__M64(ax < 0.47), small, res);
+}
+#undef FA__ERFCD_SEL
+
+#endif /* FASTACT_VECMATH_H */

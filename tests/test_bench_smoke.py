@@ -1,0 +1,94 @@
+"""The benchmark definitions of fastact._bench execute, and every peer form
+computes what fastact computes (a wrong peer form would make the benchmark
+compare different work).  Tiny sizes, no timing assertions."""
+
+import numpy as np
+import pytest
+
+import fastact
+from fastact import _bench as B
+
+# loose enough for the peers' own rounding (torch's float64 hardsigmoid slope
+# uses a float32 1/6), tight enough to catch a wrong formula
+TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-7, atol=1e-9)}
+# elements that may differ: a kink the peer places on the input side and
+# fastact on the output side (e.g. hardsigmoid's slope at y rounded to 1)
+MAX_MISMATCH = 0.002
+
+
+def _as_tuple(r):
+    return r if isinstance(r, tuple) else (r,)
+
+
+def _check_same(cell, name, ref, got):
+    tol = TOL[cell.dtype]
+    for a, b in zip(_as_tuple(ref), _as_tuple(got)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape, f"{cell} {name}: shape {b.shape} != {a.shape}"
+        bad = ~np.isclose(a, b, equal_nan=True, **tol)
+        assert bad.mean() <= MAX_MISMATCH, (
+            f"{cell} {name}: {bad.sum()} of {bad.size} elements differ from fastact, "
+            f"max abs diff {np.nanmax(np.abs(a - b)):.3g}")
+
+
+def _run_cell(cell):
+    bench = B.build(cell)
+    assert set(bench.contenders) == set(B.contender_names(cell))
+    assert bench.contenders["fastact"].role == "fastact"
+    ref = bench.run_once("fastact")
+    again = bench.run_once("fastact")         # the reset restores the inputs
+    for a, b in zip(_as_tuple(ref), _as_tuple(again)):
+        np.testing.assert_array_equal(a, b)
+    for name, c in bench.contenders.items():
+        if c.role in ("peer", "info"):
+            _check_same(cell, name, ref, bench.run_once(name))
+    t = B.time_interleaved(bench.contenders, bench.reset, repeats=1, warmup=0)
+    assert set(t) == set(bench.contenders)
+    rec = B._record(bench, 1, t)
+    for stat in ("median", "min"):
+        assert B.derive(rec, stat)["fa_over_roofline"] > 0
+    return rec
+
+
+@pytest.mark.parametrize("dtype", B.DTYPES)
+@pytest.mark.parametrize("direction", ["fwd", "bwd"])
+def test_kernel_cells(direction, dtype):
+    cells = B.kernel_cells(direction, sizes=(1000,), dtypes=(dtype,))
+    assert {c.activation for c in cells} == set(fastact.ACTIVATIONS)
+    recs = [_run_cell(c) for c in cells]
+    text = B.markdown_report({"machine": B.machine_info(), "records": recs})
+    assert "| tanh |" in text
+
+
+def test_kernel_shapes():
+    assert B.KernelCell("fwd", "tanh", 1000, "float32").shape == (1000,)
+    for name in ("softmax", "log_softmax", "prelu", "maxout"):
+        assert B.KernelCell("fwd", name, 1000, "float64").shape == (10, 100)
+
+
+def test_fused_cells():
+    cells = B.fused_cells()
+    assert {c.direction for c in cells} == {"fused-fwd", "fused-bwd"}
+    recs = [_run_cell(c) for c in cells]
+    assert all("unfused_over_fa" in B.derive(r) for r in recs)
+    assert "K-fused" in B.markdown_report({"machine": B.machine_info(), "records": recs})
+
+
+def test_sklearn_and_torch_peers_present():
+    names = B.contender_names(B.KernelCell("fwd", "tanh", 1000, "float32"))
+    assert {"fastact", "roofline", "numpy", "sklearn"} <= set(names)
+    if B._torch() is not None:
+        assert "torch" in names
+
+
+def test_training_definitions():
+    p = B.mlp_params("T1")
+    assert p["max_iter"] == 200 and p["tol"] == 0 and p["n_iter_no_change"] > p["max_iter"]
+    assert B.mlp_params("T2")["hidden_layer_sizes"] == (256, 128)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((450, 8)).astype(np.float32)
+    floor = B.GemmFloor(X, (16, 12), 3, batch_size=200, epochs=1)
+    floor.fit()
+    assert floor.predict(X).shape == (450, 3)
+    if not B.has_estimator():
+        assert B.run_training(threads=(1,))[0]["skipped"]
