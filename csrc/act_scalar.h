@@ -33,70 +33,70 @@
 
 typedef struct { REAL a, b; } PAR;
 
-static inline PAR FN(par_from)(const fa_params *p) {
+FA_INLINE PAR FN(par_from)(const fa_params *p) {
     PAR q;
     q.a = p ? (REAL)p->a : 0;
     q.b = p ? (REAL)p->b : 0;
     return q;
 }
 
-static inline REAL FN(fabs_)(REAL v) { return v < 0 ? -v : v; }
+FA_INLINE REAL FN(fabs_)(REAL v) { return v < 0 ? -v : v; }
 
 /* a * b + c with one rounding: recovers the exact rounding error of a product
  * (fma(a, b, -a*b)), which the tails below need.  One instruction on the
  * FMA-capable builds, a correct library call on the baseline one. */
-static inline REAL FN(fma_)(REAL a, REAL b, REAL c) {
+FA_INLINE REAL FN(fma_)(REAL a, REAL b, REAL c) {
     return sizeof(REAL) == sizeof(float) ? (REAL)fmaf((float)a, (float)b, (float)c)
                                          : (REAL)fma((double)a, (double)b, (double)c);
 }
 
 /* identity */
-static inline REAL FN(fwd_identity)(REAL x, PAR p) { (void)p; return x; }
-static inline REAL FN(slope_identity)(REAL y, PAR p) { (void)p; (void)y; return 1; }
+FA_INLINE REAL FN(fwd_identity)(REAL x, PAR p) { (void)p; return x; }
+FA_INLINE REAL FN(slope_identity)(REAL y, PAR p) { (void)p; (void)y; return 1; }
 
 /* logistic: slope y(1 - y) */
-static inline REAL FN(fwd_logistic)(REAL x, PAR p) { (void)p; return SIGMOID(x); }
-static inline REAL FN(slope_logistic)(REAL y, PAR p) { (void)p; return y * (1 - y); }
+FA_INLINE REAL FN(fwd_logistic)(REAL x, PAR p) { (void)p; return SIGMOID(x); }
+FA_INLINE REAL FN(slope_logistic)(REAL y, PAR p) { (void)p; return y * (1 - y); }
 
 /* tanh: slope 1 - y^2 */
-static inline REAL FN(fwd_tanh)(REAL x, PAR p) { (void)p; return TANH(x); }
-static inline REAL FN(slope_tanh)(REAL y, PAR p) { (void)p; return 1 - y * y; }
+FA_INLINE REAL FN(fwd_tanh)(REAL x, PAR p) { (void)p; return TANH(x); }
+FA_INLINE REAL FN(slope_tanh)(REAL y, PAR p) { (void)p; return 1 - y * y; }
 
 /* relu: slope [y > 0], 0 at the kink as scikit-learn's delta[Z == 0] = 0 */
-static inline REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
-static inline REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return y > 0 ? 1 : 0; }
+FA_INLINE REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
+FA_INLINE REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return y > 0 ? 1 : 0; }
 
 /* leaky_relu(alpha > 0): the sign of y is the sign of x */
-static inline REAL FN(fwd_leaky_relu)(REAL x, PAR p) { return x > 0 ? x : p.a * x; }
-static inline REAL FN(slope_leaky_relu)(REAL y, PAR p) { return y > 0 ? 1 : p.a; }
+FA_INLINE REAL FN(fwd_leaky_relu)(REAL x, PAR p) { return x > 0 ? x : p.a * x; }
+FA_INLINE REAL FN(slope_leaky_relu)(REAL y, PAR p) { return y > 0 ? 1 : p.a; }
 
 /* elu(alpha): below zero y = alpha (e^x - 1), so the slope alpha e^x = y + alpha */
-static inline REAL FN(fwd_elu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x); }
-static inline REAL FN(slope_elu)(REAL y, PAR p) { return y > 0 ? 1 : y + p.a; }
+FA_INLINE REAL FN(fwd_elu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x); }
+FA_INLINE REAL FN(slope_elu)(REAL y, PAR p) { return y > 0 ? 1 : y + p.a; }
 
 /* selu(alpha, scale) = scale * elu(alpha) */
-static inline REAL FN(fwd_selu)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_selu)(REAL x, PAR p) {
     return x > 0 ? p.b * x : (p.b * p.a) * EXPM1(x); /* scale * alpha first: no
                                                        subnormal intermediate */
 }
-static inline REAL FN(slope_selu)(REAL y, PAR p) { return y > 0 ? p.b : y + p.b * p.a; }
+FA_INLINE REAL FN(slope_selu)(REAL y, PAR p) { return y > 0 ? p.b : y + p.b * p.a; }
 
 /* celu(alpha): below zero y = alpha (e^(x/alpha) - 1), slope e^(x/alpha) = y/alpha + 1 */
-static inline REAL FN(fwd_celu)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_celu)(REAL x, PAR p) {
     REAL t = x / p.a; /* subnormal t would carry only a few bits into alpha t */
     return x > 0 ? x : (FN(fabs_)(t) < (REAL)1e-30 ? x : p.a * EXPM1(t));
 }
-static inline REAL FN(slope_celu)(REAL y, PAR p) { return y > 0 ? 1 : y / p.a + 1; }
+FA_INLINE REAL FN(slope_celu)(REAL y, PAR p) { return y > 0 ? 1 : y / p.a + 1; }
 
 
 /* softsign x / (1 + |x|): +-inf give +-1; slope (1 - |y|)^2 */
-static inline REAL FN(fwd_softsign)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_softsign)(REAL x, PAR p) {
     (void)p;
     REAL ax = FN(fabs_)(x);
     REAL one = x < 0 ? -1 : 1;
     return ax == (REAL)INFINITY ? one : x / (1 + ax);
 }
-static inline REAL FN(slope_softsign)(REAL y, PAR p) {
+FA_INLINE REAL FN(slope_softsign)(REAL y, PAR p) {
     (void)p;
     REAL d = 1 - FN(fabs_)(y);
     return d * d;
@@ -104,35 +104,35 @@ static inline REAL FN(slope_softsign)(REAL y, PAR p) {
 
 /* hard_sigmoid clip(x/6 + 1/2, 0, 1), as (x + 3)/6: x + 3 is exact near -3,
  * where x/6 + 1/2 would cancel to a few correct bits */
-static inline REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
     (void)p;
     REAL v = (x + 3) / 6;
     return v < 0 ? 0 : (v > 1 ? 1 : v);
 }
-static inline REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
+FA_INLINE REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
     (void)p;
     return (y > 0 && y < 1) ? (REAL)1 / 6 : 0;
 }
 
 /* hard_tanh(min_val, max_val) */
-static inline REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return x < p.a ? p.a : (x > p.b ? p.b : x); }
-static inline REAL FN(slope_hard_tanh)(REAL y, PAR p) { return (y > p.a && y < p.b) ? 1 : 0; }
+FA_INLINE REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return x < p.a ? p.a : (x > p.b ? p.b : x); }
+FA_INLINE REAL FN(slope_hard_tanh)(REAL y, PAR p) { return (y > p.a && y < p.b) ? 1 : 0; }
 
 /* relu6 clip(x, 0, 6) */
-static inline REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : (x > 6 ? 6 : x); }
-static inline REAL FN(slope_relu6)(REAL y, PAR p) { (void)p; return (y > 0 && y < 6) ? 1 : 0; }
+FA_INLINE REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : (x > 6 ? 6 : x); }
+FA_INLINE REAL FN(slope_relu6)(REAL y, PAR p) { (void)p; return (y > 0 && y < 6) ? 1 : 0; }
 
 /* exp: overflows to +inf as IEEE says; slope y */
-static inline REAL FN(fwd_exp)(REAL x, PAR p) { (void)p; return EXP(x); }
-static inline REAL FN(slope_exp)(REAL y, PAR p) { (void)p; return y; }
+FA_INLINE REAL FN(fwd_exp)(REAL x, PAR p) { (void)p; return EXP(x); }
+FA_INLINE REAL FN(slope_exp)(REAL y, PAR p) { (void)p; return y; }
 
 /* step(threshold): NaN stays NaN; no useful gradient (slope 0) */
-static inline REAL FN(fwd_step)(REAL x, PAR p) { return x > p.a ? 1 : (x <= p.a ? 0 : x); }
-static inline REAL FN(slope_step)(REAL y, PAR p) { (void)p; (void)y; return 0; }
+FA_INLINE REAL FN(fwd_step)(REAL x, PAR p) { return x > p.a ? 1 : (x <= p.a ? 0 : x); }
+FA_INLINE REAL FN(slope_step)(REAL y, PAR p) { (void)p; (void)y; return 0; }
 
 /* sigma(v)(1 - sigma(v)) = e / (1 + e)^2 with e = e^-|v|: exact in the tails,
  * where the product form loses everything to 1 - sigma rounding to 0. */
-static inline REAL FN(sigmoid_slope_of)(REAL v) {
+FA_INLINE REAL FN(sigmoid_slope_of)(REAL v) {
     REAL e = EXP(-FN(fabs_)(v));
     REAL d = 1 + e;
     return e / (d * d);
@@ -141,7 +141,7 @@ static inline REAL FN(sigmoid_slope_of)(REAL v) {
 /* sigma(v + lo) to first order in a small lo: a rounded argument v of size
  * |v| shifts sigma(v) by |v| ulp in the tail, which the exact rounding error
  * lo of the argument puts back.  (At v = +-inf, lo is NaN and unused.) */
-static inline REAL FN(sigmoid_sum)(REAL v, REAL lo) {
+FA_INLINE REAL FN(sigmoid_sum)(REAL v, REAL lo) {
     REAL ds = FN(sigmoid_slope_of)(v);
     return SIGMOID(v) + (ds == 0 ? 0 : ds * lo);
 }
@@ -158,7 +158,7 @@ static inline REAL FN(sigmoid_sum)(REAL v, REAL lo) {
 #define FA_K_SCALE (sizeof(REAL) == sizeof(float) ? (REAL)0x1p-64 : (REAL)0x1p-1000)
 
 /* x sigma(v + lo), lo a small correction of the argument (see sigmoid_sum) */
-static inline REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
+FA_INLINE REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
     int tail = v < FA_TAIL;
     REAL a = -FN(fabs_)(v);
     REAL as = tail ? a + FA_K_HI : a;
@@ -179,7 +179,7 @@ static inline REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
  * (d softplus = sigma(bx) d(bx)), and below FA_TAIL, where log1p(e) = e is
  * subnormal, e is scaled as in gated_sigmoid.
  * Slope sigma(beta x) = 1 - e^(-beta y), as -expm1 for accuracy. */
-static inline REAL FN(fwd_softplus)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_softplus)(REAL x, PAR p) {
     REAL bx = p.a * x;
     REAL lo = bx - bx == 0 ? FN(fma_)(p.a, x, -bx) : 0; /* 0 for inf/NaN bx */
     int tail = bx < FA_TAIL;
@@ -193,16 +193,16 @@ static inline REAL FN(fwd_softplus)(REAL x, PAR p) {
                   : (bx > 0 ? x : 0) + (LOG1P(e) + sig * lo) / p.a;
     return bx > p.b ? x : r;
 }
-static inline REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
+FA_INLINE REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
 
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
  * are dropped where their small factor is exactly 0 (x = +-inf). */
-static inline REAL FN(fwd_swish)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_swish)(REAL x, PAR p) {
     REAL bx = p.a == 0 ? 0 : p.a * x; /* beta = 0: x / 2, also at x = +-inf */
     REAL lo = p.a == 0 ? 0 : FN(fma_)(p.a, x, -bx);
     return FN(gated_sigmoid)(x, bx, lo);
 }
-static inline REAL FN(slope_swish)(REAL x, PAR p) {
+FA_INLINE REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a * x;
     REAL s = FN(sigmoid_sum)(bx, FN(fma_)(p.a, x, -bx));
     REAL ds = FN(sigmoid_slope_of)(bx);
@@ -215,7 +215,7 @@ static inline REAL FN(slope_swish)(REAL x, PAR p) {
  * error of a (and of 1/sqrt 2 itself) is fed back to first order:
  * erfc(a + da) = erfc(a) - 2/sqrt(pi) e^(-a^2) da.  Likewise x^2 is split in
  * hi + lo for phi. */
-static inline REAL FN(gelu_cdf)(REAL x) {
+FA_INLINE REAL FN(gelu_cdf)(REAL x) {
     const REAL c = (REAL)0.70710678118654752440;
     const REAL c_lo = sizeof(REAL) == sizeof(float) ? (REAL)1.210161710447897e-08
                                                     : (REAL)-4.833646656726457e-17;
@@ -225,12 +225,12 @@ static inline REAL FN(gelu_cdf)(REAL x) {
     REAL slope = (REAL)1.1283791670955125739 * EXP(-ac * ac);
     return (REAL)0.5 * (ERFC(a) - (slope == 0 ? 0 : slope * da));
 }
-static inline REAL FN(fwd_gelu)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_gelu)(REAL x, PAR p) {
     (void)p;
     REAL cdf = FN(gelu_cdf)(x);
     return cdf == 0 ? 0 : x * cdf;
 }
-static inline REAL FN(slope_gelu)(REAL x, PAR p) {
+FA_INLINE REAL FN(slope_gelu)(REAL x, PAR p) {
     (void)p;
     REAL cdf = FN(gelu_cdf)(x);
     REAL xc = x > 40 ? 40 : (x < -40 ? -40 : x); /* phi underflows well before */
@@ -244,19 +244,19 @@ static inline REAL FN(slope_gelu)(REAL x, PAR p) {
  * slope: sigma(2u) + x sigma'(2u) 2u', u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2).
  * 2u is formed in double and split into hi + lo (see sigmoid_sum): its few
  * roundings would otherwise cost |2u| ulp of sigma in the left tail. */
-static inline REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
+FA_INLINE REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
     double xd = x > 1e6 ? 1e6 : (x < -1e6 ? -1e6 : (double)x); /* keep x^3 finite */
     double v = 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
     REAL hi = (REAL)v;
     *lo = (REAL)(v - (double)hi);
     return hi;
 }
-static inline REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
     (void)p;
     REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
     return FN(gated_sigmoid)(x, v, lo);
 }
-static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
+FA_INLINE REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
     (void)p;
     REAL lo, v = FN(gelu_tanh_2u)(x, &lo);
     REAL s = FN(sigmoid_sum)(v, lo);
@@ -271,7 +271,7 @@ static inline REAL FN(slope_gelu_tanh)(REAL x, PAR p) {
  * tanh(log(1 + e)) = n / (n + 2); slope t + x sigma(x) 4 (n + 1) / (n + 2)^2.
  * Beyond x = 20 both are x and 1 to within float64 rounding, and clamping
  * there keeps n finite. */
-static inline REAL FN(fwd_mish)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_mish)(REAL x, PAR p) {
     (void)p;
     int tail = x < FA_TAIL;                  /* see gated_sigmoid */
     REAL xs = tail ? x + FA_K_HI : (x > 20 ? 20 : x);
@@ -283,7 +283,7 @@ static inline REAL FN(fwd_mish)(REAL x, PAR p) {
     REAL t = tail ? (e == 0 ? 0 : e * (eu + 2) / (n + 2) * (1 + err)) : n / (n + 2);
     return x > 20 ? x : (t == 0 ? 0 : x * t * (tail ? FA_K_SCALE : 1));
 }
-static inline REAL FN(slope_mish)(REAL x, PAR p) {
+FA_INLINE REAL FN(slope_mish)(REAL x, PAR p) {
     (void)p;
     REAL e = EXP(x > 20 ? 20 : x);
     REAL n = e * (e + 2);
@@ -295,11 +295,11 @@ static inline REAL FN(slope_mish)(REAL x, PAR p) {
 }
 
 /* hardswish x clip(x + 3, 0, 6) / 6 */
-static inline REAL FN(fwd_hardswish)(REAL x, PAR p) {
+FA_INLINE REAL FN(fwd_hardswish)(REAL x, PAR p) {
     (void)p;
     return x <= -3 ? 0 : (x >= 3 ? x : x * (x + 3) / 6);
 }
-static inline REAL FN(slope_hardswish)(REAL x, PAR p) {
+FA_INLINE REAL FN(slope_hardswish)(REAL x, PAR p) {
     (void)p;
     return x < -3 ? 0 : (x > 3 ? 1 : (2 * x + 3) / 6);
 }

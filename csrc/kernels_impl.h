@@ -99,13 +99,13 @@ void FN(fa_backward)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta
 
 #define FA_LANES 16
 
-static inline REAL FN(fold_lanes)(REAL *acc) {
+FA_INLINE REAL FN(fold_lanes)(REAL *acc) {
     for (int w = FA_LANES / 2; w > 0; w /= 2)
         for (int k = 0; k < w; k++) acc[k] += acc[k + w];
     return acc[0];
 }
 
-static inline REAL FN(row_sum)(const REAL *v, size_t n) {
+FA_INLINE REAL FN(row_sum)(const REAL *v, size_t n) {
     REAL acc[FA_LANES] = {0};
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
@@ -114,7 +114,7 @@ static inline REAL FN(row_sum)(const REAL *v, size_t n) {
     return FN(fold_lanes)(acc);
 }
 
-static inline REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
+FA_INLINE REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
     REAL acc[FA_LANES] = {0};
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
@@ -124,7 +124,7 @@ static inline REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
 }
 
 /* max ignoring NaN (a NaN still reaches the output through the sum) */
-static inline REAL FN(row_max)(const REAL *v, size_t n) {
+FA_INLINE REAL FN(row_max)(const REAL *v, size_t n) {
     REAL acc[FA_LANES];
     for (int k = 0; k < FA_LANES; k++) acc[k] = -(REAL)INFINITY;
     size_t i = 0;
@@ -142,7 +142,7 @@ static inline REAL FN(row_max)(const REAL *v, size_t n) {
 /* e^(a - b) with the rounding error of a - b fed back (two-sum):
  * e^(d + err) = e^d (1 + err).  A difference d of size |d| rounded would
  * otherwise cost |d| / 2 ulp, too much far in the tail. */
-static inline REAL FN(exp_diff)(REAL a, REAL b) {
+FA_INLINE REAL FN(exp_diff)(REAL a, REAL b) {
     REAL d = a - b;
     REAL bb = a - d;
     REAL err = (a - (d + bb)) + (bb - b);
@@ -160,7 +160,7 @@ FA_TARGETS static REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL 
  * x equals its maximum m (its term is exactly 1): log of a rounded sum near 1
  * would keep only a few correct digits.  top == n (no such entry: an all-NaN
  * or all -inf row) sums everything, which gives the NaN such rows deserve. */
-static inline size_t FN(index_of)(const REAL *x, size_t n, REAL m) {
+FA_INLINE size_t FN(index_of)(const REAL *x, size_t n, REAL m) {
     size_t i = 0;
     while (i < n && !(x[i] == m)) i++;
     return i;
@@ -178,7 +178,7 @@ FA_TARGETS static REAL FN(sum_exp_except)(const REAL *x, size_t n, REAL m, size_
     return FN(fold_lanes)(acc);
 }
 
-static inline REAL FN(row_sum_except)(const REAL *v, size_t n, size_t top) {
+FA_INLINE REAL FN(row_sum_except)(const REAL *v, size_t n, size_t top) {
     REAL acc[FA_LANES] = {0};
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
@@ -308,7 +308,7 @@ void FN(fa_prelu_backward)(const REAL *y, REAL *delta, const REAL *alpha, REAL *
 /* maxout: y_j = max_p x_(j k + p); the first maximal piece wins ties,  */
 /* a NaN piece wins over everything (so NaN propagates).                */
 
-static inline size_t FN(maxout_arg)(const REAL *piece, size_t k) {
+FA_INLINE size_t FN(maxout_arg)(const REAL *piece, size_t k) {
     size_t best = 0;
     for (size_t p = 1; p < k; p++) {
         REAL b = piece[best], v = piece[p];

@@ -11,6 +11,16 @@
 
 #include <math.h>
 
+/* Every scalar function of the activation table must be inlined into the
+ * loops that call it, or the loop cannot be vectorized.  With three clones
+ * per loop and two dtypes, GCC's inlining size limits otherwise leave calls
+ * in place (and the loops scalar, 10-60x slower), so inlining is forced. */
+#if defined(__GNUC__)
+#define FA_INLINE static inline __attribute__((always_inline))
+#else
+#define FA_INLINE static inline
+#endif
+
 #ifdef FA_LIBM_MATH
 static inline float fa_exp_f32(float x) { return expf(x); }
 static inline float fa_expm1_f32(float x) { return expm1f(x); }
@@ -31,7 +41,10 @@ static inline double fa_sigmoid_f64(double x) {
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
 #else
+/* vecmath.h declares its functions `static inline`: forced too (see above) */
+#define inline inline __attribute__((always_inline))
 #include "vecmath.h"
+#undef inline
 #endif
 
 #endif
