@@ -306,33 +306,63 @@ void FN(fa_prelu_backward)(const REAL *y, REAL *delta, const REAL *alpha, REAL *
 
 /* ------------------------------------------------------------------ */
 /* maxout: y_j = max_p x_(j k + p); the first maximal piece wins ties,  */
-/* a NaN piece wins over everything (so NaN propagates).                */
+/* a NaN piece wins over everything (so NaN propagates).  Outputs of all */
+/* rows are contiguous, so both loops run over n = rows * m outputs; the */
+/* piece loop is outermost so the inner loop vectorizes across outputs,  */
+/* with k a compile-time constant for the usual 2..4 pieces.             */
 
-FA_INLINE size_t FN(maxout_arg)(const REAL *piece, size_t k) {
-    size_t best = 0;
-    for (size_t p = 1; p < k; p++) {
-        REAL b = piece[best], v = piece[p];
-        if (b == b && (v > b || v != v)) best = p;
-    }
-    return best;
+FA_INLINE int FN(maxout_takes)(REAL best, REAL v) {
+    return best == best && (v > best || v != v);
 }
 
+#define GEN_MAXOUT(suffix, K)                                                              \
+    FA_TARGETS static void FN(maxout_fwd_##suffix)(const REAL *restrict x,                  \
+                                                   REAL *restrict out, size_t n, size_t k) { \
+        (void)k;                                                                          \
+        for (size_t j = 0; j < n; j++) out[j] = x[j * (K)];                              \
+        for (size_t p = 1; p < (K); p++)                                                  \
+            for (size_t j = 0; j < n; j++) {                                              \
+                REAL v = x[j * (K) + p];                                                  \
+                out[j] = FN(maxout_takes)(out[j], v) ? v : out[j];                        \
+            }                                                                             \
+    }                                                                                     \
+    FA_TARGETS static void FN(maxout_bwd_##suffix)(const REAL *restrict x,                  \
+                                                   const REAL *restrict d,                 \
+                                                   REAL *restrict g, size_t n, size_t k) {  \
+        (void)k;                                                                          \
+        for (size_t j = 0; j < n; j++) {                                                  \
+            REAL best = x[j * (K)];                                                       \
+            REAL arg = 0; /* a REAL index keeps the loop in one lane width */             \
+            for (size_t p = 1; p < (K); p++) {                                            \
+                REAL v = x[j * (K) + p];                                                  \
+                int take = FN(maxout_takes)(best, v);                                     \
+                best = take ? v : best;                                                   \
+                arg = take ? (REAL)p : arg;                                               \
+            }                                                                             \
+            for (size_t p = 0; p < (K); p++) g[j * (K) + p] = (REAL)p == arg ? d[j] : 0;   \
+        }                                                                                 \
+    }
+GEN_MAXOUT(k2, 2)
+GEN_MAXOUT(k3, 3)
+GEN_MAXOUT(k4, 4)
+GEN_MAXOUT(kn, k)
+#undef GEN_MAXOUT
+
 void FN(fa_maxout_forward)(const REAL *x, REAL *out, size_t rows, size_t m, size_t k) {
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < m; j++) {
-            const REAL *piece = x + (r * m + j) * k;
-            out[r * m + j] = piece[FN(maxout_arg)(piece, k)];
-        }
+    size_t n = rows * m;
+    if (k == 2) FN(maxout_fwd_k2)(x, out, n, k);
+    else if (k == 3) FN(maxout_fwd_k3)(x, out, n, k);
+    else if (k == 4) FN(maxout_fwd_k4)(x, out, n, k);
+    else FN(maxout_fwd_kn)(x, out, n, k);
 }
 
 void FN(fa_maxout_backward)(const REAL *x, const REAL *delta, REAL *grad_x, size_t rows,
                             size_t m, size_t k) {
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < m; j++) {
-            size_t base = (r * m + j) * k;
-            size_t best = FN(maxout_arg)(x + base, k);
-            for (size_t p = 0; p < k; p++) grad_x[base + p] = p == best ? delta[r * m + j] : 0;
-        }
+    size_t n = rows * m;
+    if (k == 2) FN(maxout_bwd_k2)(x, delta, grad_x, n, k);
+    else if (k == 3) FN(maxout_bwd_k3)(x, delta, grad_x, n, k);
+    else if (k == 4) FN(maxout_bwd_k4)(x, delta, grad_x, n, k);
+    else FN(maxout_bwd_kn)(x, delta, grad_x, n, k);
 }
 
 /* ------------------------------------------------------------------ */
