@@ -23,6 +23,7 @@ from fastact._kernels import (
     softmax_cross_entropy,
 )
 from fastact._mlp import MLPClassifier, MLPRegressor
+from fastact._progress import progress_bar
 from fastact._table import ACTIVATIONS, ActivationInfo
 
 __version__ = "0.1.0"
@@ -39,5 +40,6 @@ __all__ = [
     "bias_act_forward",
     "forward",
     "logistic_cross_entropy",
+    "progress_bar",
     "softmax_cross_entropy",
 ]

@@ -87,47 +87,14 @@ def _parse_hidden(text):
     return sizes
 
 
-class _Progress:
-    """An epoch progress bar: tqdm when installed, a plain line otherwise."""
-
-    def __init__(self, total, desc):
-        self.total, self.desc, self.n = total, desc, 0
-        try:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr)
-        except ImportError:
-            self.bar = None
-
-    def __call__(self, epoch, loss):
-        if self.bar is not None:
-            self.bar.update(epoch - self.n)
-            self.bar.set_postfix(loss=f"{loss:.4f}")
-        else:
-            width = 30
-            done = int(width * epoch / max(self.total, 1))
-            sys.stderr.write(f"\r{self.desc} [{'#' * done}{'.' * (width - done)}] "
-                             f"{epoch}/{self.total} loss {loss:.4f}")
-            sys.stderr.flush()
-        self.n = epoch
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-        else:
-            sys.stderr.write("\n")
-
-
 def _fit(est, X, y, desc):
-    """fit with a progress bar; returns the fit time in seconds."""
-    bar = _Progress(est.max_iter, desc)
-    try:
-        est.set_params(progress=bar)
+    """fit with a progress bar on stderr; returns the fit time in seconds."""
+    from fastact import progress_bar
+
+    with progress_bar(est, desc=desc):
         t0 = time.perf_counter()
         est.fit(X, y)
         return time.perf_counter() - t0
-    finally:
-        bar.close()
-        est.set_params(progress=None)
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +266,16 @@ def cmd_train(args):
         y, cls = np.array(raw_y, dtype=object), MLPClassifier
         if y_num is not None and np.all(y_num == np.round(y_num)):
             y = y_num.astype(np.int64)
+    import fastact
+    from fastact._table import unknown_name_message
+
     activation = args.activation
+    if activation not in fastact.ACTIVATIONS:
+        raise CLIError(f"--activation: {unknown_name_message(activation)}")
+    if not 0 <= args.dropout < 1:
+        raise CLIError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.max_iter < 1:
+        raise CLIError(f"--max-iter must be >= 1, got {args.max_iter}")
     est = cls(hidden_layer_sizes=_parse_hidden(args.hidden), activation=activation,
               dropout=args.dropout, max_iter=args.max_iter, random_state=args.random_state)
     try:
@@ -397,11 +373,14 @@ def build_parser():
     return p
 
 
+SUBCOMMANDS = ("demo", "plot", "bench", "train", "predict")
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo"] + list(argv or []))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["demo"] + argv          # no subcommand: the demo, with its options
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except CLIError as exc:
