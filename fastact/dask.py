@@ -56,6 +56,25 @@ def _blocks(obj, name, n_rows_chunks=None):
     return _blocks(da.from_array(arr, chunks=(n_rows_chunks,) + arr.shape[1:]), name)
 
 
+def _aligned_blocks(obj, name, row_chunks, n_blocks):
+    """The blocks of y / sample_weight, cut like the rows of X."""
+    if isinstance(obj, da.Array) and row_chunks is not None and obj.chunks[0] != row_chunks:
+        n_x, n_obj = sum(row_chunks), sum(obj.chunks[0])
+        if np.isnan(n_x) or np.isnan(n_obj):
+            raise ValueError(f"X and {name} have unknown chunk sizes and cannot be "
+                             "aligned; call compute_chunk_sizes() on them first")
+        if n_x != n_obj:
+            raise ValueError(f"X has {n_x} rows but {name} has {n_obj}")
+        obj = obj.rechunk({0: row_chunks})
+    elif (not isinstance(obj, da.Array) and not _is_dask_frame(obj)
+            and row_chunks is not None and len(obj) != sum(row_chunks)):
+        raise ValueError(f"X has {sum(row_chunks)} rows but {name} has {len(obj)}")
+    blocks, _ = _blocks(obj, name, row_chunks)
+    if len(blocks) != n_blocks:
+        raise ValueError(f"X has {n_blocks} row chunks but {name} has {len(blocks)}")
+    return blocks
+
+
 def _partial_fit_block(model, X, y, sample_weight, fit_params):
     # a task never mutates its input: the model that comes in may be the
     # previous task's result held in a worker's memory, and a retried or
@@ -155,24 +174,11 @@ def partial_fit_epochs(estimator, X, y, epochs=1, classes=None, *, sample_weight
             "for data in memory, call the estimator's fit or partial_fit")
 
     x_blocks, row_chunks = _blocks(X, "X")
-    if isinstance(y, da.Array) and row_chunks is not None and y.chunks[0] != row_chunks:
-        if any(np.isnan(c) for c in row_chunks + y.chunks[0]):
-            raise ValueError("X and y have unknown chunk sizes that cannot be aligned; "
-                             "call compute_chunk_sizes() on them first")
-        y = y.rechunk({0: row_chunks})
-    y_blocks, _ = _blocks(y, "y", row_chunks)
-    if len(y_blocks) != len(x_blocks):
-        raise ValueError(f"X has {len(x_blocks)} row chunks but y has {len(y_blocks)}")
+    y_blocks = _aligned_blocks(y, "y", row_chunks, len(x_blocks))
     if sample_weight is None:
         w_blocks = [None] * len(x_blocks)
     else:
-        if (isinstance(sample_weight, da.Array) and row_chunks is not None
-                and sample_weight.chunks[0] != row_chunks):
-            sample_weight = sample_weight.rechunk({0: row_chunks})
-        w_blocks, _ = _blocks(sample_weight, "sample_weight", row_chunks)
-        if len(w_blocks) != len(x_blocks):
-            raise ValueError(f"X has {len(x_blocks)} row chunks but sample_weight "
-                             f"has {len(w_blocks)}")
+        w_blocks = _aligned_blocks(sample_weight, "sample_weight", row_chunks, len(x_blocks))
 
     if classes is None and is_classifier(estimator) and not hasattr(estimator, "classes_"):
         uniques = dask.compute(*[delayed(_block_unique)(b) for b in y_blocks])
