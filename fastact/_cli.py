@@ -214,11 +214,42 @@ def cmd_plot(args):
 
 
 def cmd_bench(args):
-    try:
-        from fastact import _bench
-    except ImportError as exc:
-        raise CLIError(f"benchmarks unavailable: {exc}") from None
-    return _bench.main(quick=args.quick, png=args.png)
+    from fastact import _bench
+
+    only = tuple(w.strip() for w in args.only.split(",") if w.strip())
+    unknown = set(only) - {"fwd", "bwd", "fused", "train"}
+    if unknown or not only:
+        raise CLIError(f"--only takes fwd,bwd,fused,train; got {args.only!r}")
+    plt = _need_matplotlib() if args.png else None   # fail before the long run
+    results = _bench.run_report(only=only, threads=(1, 2), quick=args.quick)
+    print(_bench.markdown_report(results))
+    if plt is not None:
+        _bench_chart(plt, results, args.png)
+        print(f"\nbar chart written to {args.png}")
+    return 0
+
+
+def _bench_chart(plt, results, path):
+    """Fastest peer time / fastact time per activation: K-fwd, float32, the
+    largest size, 1 thread (>= 1 means fastact wins)."""
+    from fastact._bench import derive
+
+    recs = [derive(r) for r in results["records"] if r.get("workload") == "fwd"
+            and r.get("threads") == 1 and "32" in str(r.get("dtype"))]
+    if not recs:
+        raise CLIError("no K-fwd float32 results to chart (include fwd in --only)")
+    n = max(r["n"] for r in recs)
+    rows = [(r["activation"], r["peer_over_fa"]) for r in recs
+            if r["n"] == n and r["peer_over_fa"]]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4))
+    names, ratios = zip(*rows)
+    ax.bar(names, ratios, color=["C2" if v >= 1 else "C3" for v in ratios])
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(ylabel="fastest peer time / fastact time", yscale="log",
+           title=f"K-fwd float32, n={n}, 1 thread (>= 1: fastact wins)")
+    ax.tick_params(axis="x", rotation=70)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 def _load_model(path):
@@ -346,6 +377,8 @@ def build_parser():
                                    "tables as markdown.")
     b.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     b.add_argument("--png", help="also write a bar chart to this PNG")
+    b.add_argument("--only", default="fwd,bwd,fused,train",
+                   help="workloads, comma-separated (default fwd,bwd,fused,train)")
     b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a model from a CSV file",
