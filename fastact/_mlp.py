@@ -20,7 +20,8 @@ Beyond scikit-learn:
 - training runs in float32 when X is float32 (float64 otherwise).
 """
 
-import numbers
+import ctypes
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -61,11 +62,72 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
-# Training runs BLAS on one thread: OpenBLAS's multithreaded GEMM rounds
-# differently from its single-threaded one, and the weights must not depend
-# on the thread count.  The controller is created once (scanning the loaded
-# libraries takes tens of ms); limiting through it costs ~0.1 ms per fit.
-_BLAS_CONTROLLER = ThreadpoolController()
+class _SingleThreadedBlas:
+    """Context manager: BLAS runs one thread while any fit runs.
+
+    OpenBLAS's multithreaded GEMM rounds differently from its single-threaded
+    one, and the weights must not depend on the thread count, so training
+    runs BLAS on one thread.  OpenBLAS (pthreads) has one process-wide
+    setting: the first fit to enter saves the user's setting and sets 1, the
+    last to leave restores it, whatever threads they run in.  The setters
+    are called directly (threadpoolctl ignores OpenBLAS changes made from a
+    thread other than the first one that used it).  While a fit runs, BLAS
+    calls elsewhere in the process run single-threaded too.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = None
+        # resolved once: scanning the loaded libraries takes tens of ms
+        self._libs = []
+        for lc in ThreadpoolController().lib_controllers:
+            if lc.user_api != "blas":
+                continue
+            pair = None
+            if lc.internal_api == "openblas" and lc.threading_layer == "pthreads":
+                pair = _openblas_thread_functions(lc.filepath)
+            self._libs.append(pair or (lc.get_num_threads, lc.set_num_threads))
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                self._saved = [get() for get, _ in self._libs]
+                for (_, set_), n in zip(self._libs, self._saved):
+                    if n is not None and n != 1:
+                        set_(1)
+            self._users += 1
+        return self
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for (get, set_), n in zip(self._libs, self._saved):
+                    if n is not None and get() != n:
+                        set_(n)
+                self._saved = None
+
+
+def _openblas_thread_functions(path):
+    """(get, set) of an OpenBLAS library's thread count, or None."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return None
+    for prefix, suffix in (("", ""), ("scipy_", ""), ("scipy_", "64_"), ("", "64_")):
+        try:
+            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        return get, set_
+    return None
+
+
+_single_threaded_blas = _SingleThreadedBlas()
 
 _NONFINITE_MSG = ("Solver produced non-finite parameter weights. The input data may "
                   "contain large values and need to be preprocessed.")
@@ -95,7 +157,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [StrOptions(set(_params.ACTIVATION_NAMES)), tuple, list, Activation],
+        # any name of fastact's table; checked (with suggestions) in fit
+        "activation": [str, tuple, list, Activation],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -124,6 +187,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "progress": [callable, None],
     }
 
     @abstractmethod
@@ -131,7 +195,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                  learning_rate, learning_rate_init, power_t, max_iter, loss, shuffle,
                  random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
                  early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-                 n_iter_no_change, max_fun, dropout):
+                 n_iter_no_change, max_fun, dropout, progress):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -157,6 +221,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dropout = dropout
+        self.progress = progress
 
     # -- the network ------------------------------------------------------------
 
@@ -170,6 +235,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.coefs_ = engine.coef_views()
         self.intercepts_ = engine.intercept_views()
         self._views = (list(self.coefs_), list(self.intercepts_))
+        engine.bind_views(self.coefs_, self.intercepts_)
 
     def _views_intact(self):
         views = self.__dict__.get("_views")
@@ -269,12 +335,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         a = self.activation
         if isinstance(a, list):
             return None
-        return _params._one_activation(a, "activation")
+        return _params._one_activation(a, "activation", type(self).__name__)
 
     def _network_spec(self, n_features, n_outputs):
         hidden = _params.hidden_layer_sizes(self.hidden_layer_sizes)
-        acts = _params.activations(self.activation, len(hidden))
-        dropout = _params.dropout_rates(self.dropout, len(hidden))
+        owner = type(self).__name__
+        acts = _params.activations(self.activation, len(hidden), owner)
+        dropout = _params.dropout_rates(self.dropout, len(hidden), owner)
         if self.solver == "lbfgs" and any(dropout):
             raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'); "
                              "lbfgs minimizes a deterministic loss. Set dropout=0.")
@@ -296,7 +363,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # warm-started network is trained on a copy).
         snapshot = dict(self.__dict__)
         try:
-            with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+            with _single_threaded_blas:
                 return self._fit_unsafe(X, y, sample_weight, incremental)
         except BaseException:
             self.__dict__.clear()
@@ -399,6 +466,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             last["x"] = intermediate_result.x.copy()
             last["fun"] = intermediate_result.fun
             last["nit"] += 1
+            if self.progress is not None:
+                self.progress(last["nit"], float(intermediate_result.fun))
 
         try:
             opt_res = scipy.optimize.minimize(
@@ -496,6 +565,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     rs.shuffle(perm)
                     sample_idx = sample_idx[perm]
                 order = sample_idx if train_idx is None else train_idx[sample_idx]
+                order = np.ascontiguousarray(order, dtype=np.int64)
 
                 accumulated_loss, status = engine.train_epoch(order, batch_size)
                 optimizer.epoch_ends(engine)
@@ -509,6 +579,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if self.progress is not None:
+                    self.progress(self.n_iter_, self.loss_)
 
                 # update no_improvement_count based on training loss or
                 # validation score according to early_stopping
@@ -669,11 +741,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         finite, so that the full validation runs and reports the problem."""
         d = self.__dict__
         engine = d.get("_engine")
-        if (engine is None or type(X) is not np.ndarray or "feature_names_in_" in d
-                or X.ndim != 2 or X.dtype != engine.dtype or X.shape[0] == 0
-                or X.shape[1] != engine.n_features or not self._views_intact()):
+        if engine is None or "feature_names_in_" in d:
             return None
-        return engine.forward(X, check_finite=True)
+        coefs, intercepts = d.get("coefs_"), d.get("intercepts_")
+        if type(coefs) is not list or type(intercepts) is not list:
+            return None
+        return engine.lean_forward(X, coefs, intercepts)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -833,6 +906,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         training (one rate, or one per hidden layer); off at prediction time.
         Requires a stochastic solver.
 
+    progress : callable, default=None
+        Called as ``progress(iteration, loss)`` after every epoch (stochastic
+        solvers) or L-BFGS iteration, e.g. to drive a progress bar.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -927,6 +1004,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         dropout=0.0,
+        progress=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -954,6 +1032,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             dropout=dropout,
+            progress=progress,
         )
 
     def _out_activation(self):
@@ -1235,6 +1314,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     dropout : float or array-like of float, default=0.0
         Inverted-dropout rate in [0, 1) of the hidden layers during training.
 
+    progress : callable, default=None
+        Called as ``progress(iteration, loss)`` after every epoch or L-BFGS
+        iteration.
+
     Attributes
     ----------
     loss_ : float
@@ -1328,6 +1411,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         dropout=0.0,
+        progress=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -1355,6 +1439,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             dropout=dropout,
+            progress=progress,
         )
 
     def _out_activation(self):

@@ -81,6 +81,7 @@ cdef class Network:
     cdef readonly double norm     # weight sum (or row count) of the bound data
     cdef double alpha             # L2 strength of the bound fit
     cdef int n_threads
+    cdef tuple _views             # the coef/intercept view objects handed out
 
     cdef _configure_activation(self, Py_ssize_t l, object act)
     cdef _copy_optimizer_from(self, Network other)

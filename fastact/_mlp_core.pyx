@@ -28,7 +28,7 @@ from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import scipy.sparse as sp
@@ -42,7 +42,7 @@ cnp.import_array()
 cdef extern from "fastact.h" nogil:
     const char *fa_kind_names[]
     const int fa_slope_from_input[]
-    fa_kind FA_IDENTITY, FA_LOGISTIC, FA_EXP, FA_SOFTMAX, FA_LOG_SOFTMAX, FA_PRELU, FA_MAXOUT
+    fa_kind FA_IDENTITY
 
     void fa_prelu_forward_f32(const float *x, float *out, const float *alpha, size_t rows, size_t cols, int nt)
     void fa_prelu_forward_f64(const double *x, double *out, const double *alpha, size_t rows, size_t cols, int nt)
@@ -313,8 +313,6 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef Layer *prev
     cdef floating *z
     cdef floating *target
-    cdef const floating *inp
-    cdef Py_ssize_t ld_in
     cdef double total, loss
     cdef int nt = net.n_threads
     cdef bint contiguous
@@ -675,15 +673,53 @@ cdef class Network:
         return [self.params[self.layers[l].b_off:self.layers[l].b_off + self.layers[l].fan_out]
                 for l in range(self.n_layers)]
 
-    def grad_views(self):
-        """(coef grads, intercept grads): views into the gradient buffer."""
-        g = self.grads
-        return ([g[self.layers[l].w_off:self.layers[l].w_off
-                   + self.layers[l].fan_in * self.layers[l].fan_out]
-                 .reshape(self.layers[l].fan_in, self.layers[l].fan_out)
-                 for l in range(self.n_layers)],
-                [g[self.layers[l].b_off:self.layers[l].b_off + self.layers[l].fan_out]
-                 for l in range(self.n_layers)])
+    def bind_views(self, coefs, intercepts):
+        """Remember the view objects given out as coefs_/intercepts_, so that
+        lean_forward can check cheaply that they were not replaced."""
+        self._views = tuple(coefs) + tuple(intercepts)
+
+    def lean_forward(self, X, list coefs, list intercepts):
+        """forward(X, check_finite=True) when X is a 2-D ndarray of the
+        network's dtype in native byte order with the right number of columns
+        and coefs/intercepts are still the views of this network; None
+        otherwise (the caller validates and takes the full path).  All checks
+        in C: the one-row predict latency."""
+        if type(X) is not np.ndarray:
+            return None
+        cdef cnp.ndarray xa = <cnp.ndarray>X
+        cdef int type_num = cnp.NPY_FLOAT32 if self.is_f32 else cnp.NPY_FLOAT64
+        if (cnp.PyArray_NDIM(xa) != 2 or xa.shape[1] != self.n_features or xa.shape[0] < 1
+                or cnp.PyArray_TYPE(xa) != type_num or not cnp.PyArray_ISNOTSWAPPED(xa)):
+            return None
+        cdef tuple views = self._views
+        if views is None or len(coefs) + len(intercepts) != len(views):
+            return None
+        cdef Py_ssize_t i, nc = len(coefs)
+        for i in range(nc):
+            if coefs[i] is not views[i]:
+                return None
+        for i in range(len(intercepts)):
+            if intercepts[i] is not views[nc + i]:
+                return None
+        cdef Data d
+        memset(&d, 0, sizeof(Data))
+        cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(xa)
+        if xa.strides[0] % item or xa.strides[1] % item:
+            return None
+        d.x = cnp.PyArray_DATA(xa)
+        d.s0 = xa.strides[0] // item
+        d.s1 = xa.strides[1] // item
+        cdef Py_ssize_t n = xa.shape[0]
+        cdef cnp.npy_intp dims[2]
+        dims[0] = n
+        dims[1] = self.n_outputs
+        cdef cnp.ndarray out = cnp.PyArray_EMPTY(2, dims, type_num, 0)
+        cdef cnp.ndarray all_rows = None
+        if self.is_f32:
+            status = _forward_call(self, <float *>NULL, &d, all_rows, n, out, True)
+        else:
+            status = _forward_call(self, <double *>NULL, &d, all_rows, n, out, True)
+        return None if status else out
 
     def shapes(self):
         """[(fan_in, fan_out)] of every weight matrix."""

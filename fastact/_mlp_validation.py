@@ -2,8 +2,11 @@
 layer sizes, the per-layer activations of the fastact table and dropout.
 
 Each function takes the raw constructor value and returns what the engine
-needs, or raises ValueError / TypeError saying what was wrong and what was
-expected.  ``_parameter_constraints`` has already checked the types.
+needs, or raises what was wrong and what was expected.  Bad activations and
+dropout rates raise scikit-learn's InvalidParameterError (a ValueError and a
+TypeError), as bad values of its own parameters do; the layer sizes raise
+ValueError with scikit-learn's message.  ``_parameter_constraints`` has
+already checked the types.
 """
 
 import numbers
@@ -11,15 +14,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sklearn.utils._param_validation import InvalidParameterError
+
 from fastact._kernels import Activation, activation
-from fastact._table import ACTIVATIONS
+from fastact._table import ACTIVATIONS, unknown_name_message
 
 # Above this many parameters (or entries in one matrix) the BLAS int
 # arguments overflow; far below it the machine runs out of memory anyway.
 MAX_PARAMS = 2**31 - 1
-
-ACTIVATION_NAMES = frozenset(
-    [name for name in ACTIVATIONS] + [a for info in ACTIVATIONS.values() for a in info.aliases])
 
 
 def hidden_layer_sizes(value):
@@ -52,57 +54,64 @@ def check_network_size(layer_units, pieces):
     return total
 
 
-def _one_activation(spec, where):
-    if isinstance(spec, Activation):
-        act = spec
-    elif isinstance(spec, str):
-        act = activation(spec)
-    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) \
-            and isinstance(spec[1], Mapping):
-        act = activation(spec[0], **dict(spec[1]))
-    else:
-        raise TypeError(
-            f"{where} must be an activation name, a (name, params) tuple such as "
-            f"('leaky_relu', {{'alpha': 0.1}}) or a fastact.Activation, got {spec!r}")
+def _invalid(owner, param, detail):
+    return InvalidParameterError(f"The {param!r} parameter of {owner} is invalid: {detail}")
+
+
+def _one_activation(spec, where, owner):
+    try:
+        if isinstance(spec, Activation):
+            act = spec
+        elif isinstance(spec, str):
+            if spec not in ACTIVATIONS:
+                raise ValueError(unknown_name_message(spec))
+            act = activation(spec)
+        elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) \
+                and isinstance(spec[1], Mapping):
+            act = activation(spec[0], **dict(spec[1]))
+        else:
+            raise TypeError(
+                f"{where} must be an activation name, a (name, params) tuple such as "
+                f"('leaky_relu', {{'alpha': 0.1}}) or a fastact.Activation, got {spec!r}")
+    except (TypeError, ValueError) as exc:
+        raise _invalid(owner, "activation", str(exc)) from None
     if not act.info.trainable:
-        raise ValueError(
-            f"{where}: activation {act.name!r} has a zero gradient everywhere, so a layer "
-            f"using it cannot be trained; choose an activation with a slope")
+        raise _invalid(owner, "activation",
+                       f"{where}: activation {act.name!r} has a zero gradient everywhere, so "
+                       f"a layer using it cannot be trained; choose an activation with a slope")
     return act
 
 
-def activations(value, n_hidden):
+def activations(value, n_hidden, owner="the estimator"):
     """One bound Activation per hidden layer from the `activation` parameter:
     a name, a (name, params) tuple, an Activation, or a list of those with
     one entry per hidden layer."""
     if isinstance(value, list):
         if len(value) != n_hidden:
-            raise ValueError(
-                f"activation is a list of {len(value)} entries but the network has "
-                f"{n_hidden} hidden layers; give one activation per hidden layer "
-                f"(or a single one for all)")
-        return [_one_activation(v, f"activation[{i}]") for i, v in enumerate(value)]
-    act = _one_activation(value, "activation")
+            raise _invalid(owner, "activation",
+                           f"a list of {len(value)} entries but the network has {n_hidden} "
+                           f"hidden layers; give one activation per hidden layer (or a "
+                           f"single one for all)")
+        return [_one_activation(v, f"activation[{i}]", owner) for i, v in enumerate(value)]
+    act = _one_activation(value, "activation", owner)
     return [act] * n_hidden
 
 
-def dropout_rates(value, n_hidden):
+def dropout_rates(value, n_hidden, owner="the estimator"):
     """One dropout rate in [0, 1) per hidden layer."""
+    expected = f"a float in [0, 1) or one such rate per hidden layer ({n_hidden})"
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"dropout must be a float in [0, 1) or one per hidden layer, "
-                        f"got {value!r}")
+        raise _invalid(owner, "dropout", f"expected {expected}, got {value!r}")
     try:
         rates = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"dropout must be a float in [0, 1) or one per hidden layer, "
-                        f"got {value!r}") from None
+        raise _invalid(owner, "dropout", f"expected {expected}, got {value!r}") from None
     if rates.ndim == 0:
         rates = np.full(n_hidden, float(rates))
     elif rates.ndim != 1 or rates.shape[0] != n_hidden:
-        raise ValueError(f"dropout must be one rate or one per hidden layer "
-                         f"({n_hidden}), got {value!r}")
+        raise _invalid(owner, "dropout", f"expected {expected}, got {value!r}")
     if not np.all((rates >= 0) & (rates < 1)):
-        raise ValueError(f"dropout rates must be in [0, 1), got {value!r}")
+        raise _invalid(owner, "dropout", f"rates must be in [0, 1), got {value!r}")
     return [float(r) for r in rates]
 
 

@@ -8,7 +8,6 @@ OpenMP path are included (nested teams from several Python threads).
 """
 
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,6 +17,11 @@ import fastact
 
 N_WORKERS = 8
 ROUNDS = 3
+
+# warnings from fits in worker threads: filtered here, for the whole test (a
+# catch_warnings() inside the threads would race on the global filter list)
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 def run_parallel(jobs, n_workers=N_WORKERS, rounds=ROUNDS):
@@ -174,14 +178,12 @@ def _data(n=400, f=32, seed=0, dtype=np.float64):
 @needs_mlp
 def test_predict_on_shared_models_from_many_threads():
     models = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for dtype in (np.float32, np.float64):
-            X, y = _data(dtype=dtype)
-            models.append((MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=5,
-                                         random_state=0).fit(X, y), X))
-            models.append((MLPRegressor(hidden_layer_sizes=(24,), activation="tanh",
-                                        max_iter=5, random_state=0).fit(X, X[:, :2]), X))
+    for dtype in (np.float32, np.float64):
+        X, y = _data(dtype=dtype)
+        models.append((MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=5,
+                                     random_state=0).fit(X, y), X))
+        models.append((MLPRegressor(hidden_layer_sizes=(24,), activation="tanh",
+                                    max_iter=5, random_state=0).fit(X, X[:, :2]), X))
     rng = np.random.default_rng(7)
     big = rng.standard_normal((5000, 32))          # n * width >= 65536: OpenMP in forward
     jobs = []
@@ -209,18 +211,17 @@ def _fit_jobs():
 
     def make(i, dtype, solver, X, y):
         def fit():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if i % 2:
-                    m = MLPRegressor(hidden_layer_sizes=(128, 32), solver=solver, max_iter=3,
-                                     random_state=i, batch_size=100)
-                    m.fit(X, X[:, :3] * 2.0)
-                else:
-                    m = MLPClassifier(hidden_layer_sizes=(128,), solver=solver, max_iter=3,
-                                      random_state=i, batch_size=150,
-                                      activation=["gelu"] if solver != "lbfgs" else "tanh")
-                    m.fit(X, y)
-                    m.partial_fit(X[:200], y[:200]) if solver != "lbfgs" else None
+            if i % 2:
+                m = MLPRegressor(hidden_layer_sizes=(128, 32), solver=solver, max_iter=3,
+                                 random_state=i, batch_size=100)
+                m.fit(X, X[:, :3] * 2.0)
+            else:
+                m = MLPClassifier(hidden_layer_sizes=(128,), solver=solver, max_iter=3,
+                                  random_state=i, batch_size=150,
+                                  activation=["gelu"] if solver != "lbfgs" else "tanh")
+                m.fit(X, y)
+                if solver != "lbfgs":
+                    m.partial_fit(X[:200], y[:200])
             return tuple(np.array(a, copy=True) for a in list(m.coefs_) + list(m.intercepts_)) \
                 + (np.array(m.loss_),)
         return fit
@@ -232,19 +233,14 @@ def blas_threads():
     return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
 
-BLAS_RACE = (
-    "BUG: every fit wraps its training in _BLAS_CONTROLLER.limit(limits=1, "
-    "user_api='blas') (fastact/_mlp.py _fit), which sets the process-wide OpenBLAS "
-    "thread count and restores the value it saw on entry; fits in parallel threads "
-    "race on it: one fit's exit puts BLAS back to 2 threads while another is still "
-    "training (its float32 GEMMs then round differently: weights differ from the "
-    "sequential fit, e.g. 837 of 8192 first-layer weights of a float32 adam "
-    "classifier, |diff| ~2e-8), and the last fit to exit can restore the 1 another "
-    "fit had set, leaving the whole process with BLAS pinned to 1 thread")
+# Fits in parallel threads once raced on the process-wide OpenBLAS thread count
+# (each fit set it to 1 and restored what it had seen): weights differed from
+# sequential fits and the process could be left with BLAS pinned to 1 thread.
+# Found by these tests, fixed in fastact/_mlp.py (a reference-counted pin);
+# kept as regression tests.
 
 
 @needs_mlp
-@pytest.mark.xfail(strict=True, reason=BLAS_RACE)
 def test_parallel_fits_equal_sequential_fits():
     from threadpoolctl import threadpool_limits
     with threadpool_limits(2, user_api="blas"):      # what a 2-core machine has by default
@@ -255,49 +251,55 @@ def test_parallel_fits_equal_sequential_fits():
             assert_all_equal(expected, results, "parallel fit")
 
 
-@needs_mlp
-@pytest.mark.xfail(strict=True, reason=BLAS_RACE)
-def test_parallel_fits_leave_the_blas_thread_count_alone():
+def _restore_blas(n):
     from threadpoolctl import threadpool_limits
-    with threadpool_limits(2, user_api="blas"):
-        before = blas_threads()
+    threadpool_limits(n, user_api="blas")      # sets it; nothing to undo
+
+
+@needs_mlp
+def test_parallel_fits_leave_the_blas_thread_count_alone():
+    before = blas_threads()
+    if max(before, default=1) < 2:
+        pytest.skip("BLAS runs one thread here: nothing for the fits to race on")
+    try:
         jobs = _fit_jobs()
         for _ in range(3):
             run_parallel(jobs, n_workers=4, rounds=2)
             assert blas_threads() == before, "fits changed the process's BLAS threads"
+    finally:
+        _restore_blas(max(before))
 
 
 @needs_mlp
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG (same cause): a float32 predict that runs while another thread fits a "
-    "model gets BLAS pinned to 1 thread by that fit, and float32 GEMM results "
-    "depend on the BLAS thread count: predict_proba differs (~2e-7) from the same "
-    "call made alone"))
+    "BUG: while any fit runs, BLAS is pinned to one thread process-wide "
+    "(fastact/_mlp.py), and float32 GEMM results depend on the BLAS thread count, "
+    "so a float32 predict made while another thread fits a model differs (~2e-7) "
+    "from the same predict made alone: 20 of 20 predict_proba calls of a "
+    "(256, 128) network on 5000 rows differ; predict alone is deterministic"))
 def test_predict_while_other_threads_fit():
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(2, user_api="blas"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        X, y = _data(n=600, f=64, dtype=np.float32)
-        m = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=3, random_state=0).fit(X, y)
-        big = np.random.default_rng(1).standard_normal((5000, 64)).astype(np.float32)
-        expected = m.predict_proba(big)
-        stop = threading.Event()
-        jobs = _fit_jobs()
+    before = blas_threads()
+    if max(before, default=1) < 2:
+        pytest.skip("BLAS runs one thread here: predict cannot depend on it")
+    X, y = _data(n=600, f=64, dtype=np.float32)
+    m = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=3, random_state=0).fit(X, y)
+    big = np.random.default_rng(1).standard_normal((5000, 64)).astype(np.float32)
+    expected = m.predict_proba(big)
+    stop = threading.Event()
+    jobs = _fit_jobs()
 
-        def fitter(k):
-            while not stop.is_set():
-                jobs[k % len(jobs)]()
-                k += 1
-        threads = [threading.Thread(target=fitter, args=(k,)) for k in range(2)]
+    def fitter(k):
+        while not stop.is_set():
+            jobs[k % len(jobs)]()
+            k += 1
+    threads = [threading.Thread(target=fitter, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        mismatches = sum(not np.array_equal(m.predict_proba(big), expected) for _ in range(20))
+    finally:
+        stop.set()
         for t in threads:
-            t.start()
-        try:
-            mismatches = 0
-            for _ in range(40):
-                if not np.array_equal(m.predict_proba(big), expected):
-                    mismatches += 1
-        finally:
-            stop.set()
-            for t in threads:
-                t.join()
-        assert mismatches == 0, f"{mismatches} of 40 predictions differ"
+            t.join()
+        _restore_blas(max(before))
+    assert mismatches == 0, f"{mismatches} of 20 predictions differ"

@@ -65,7 +65,7 @@ def test_same_public_interface_as_sklearn():
         ours_params = ours().get_params()
         theirs_params = theirs().get_params()
         extra = set(ours_params) - set(theirs_params)
-        assert extra == {"dropout"}
+        assert extra == {"dropout", "progress"}
         for name, value in theirs_params.items():
             assert ours_params[name] == value, name
         for method in ("fit", "partial_fit", "predict", "score", "predict_proba",
@@ -130,11 +130,11 @@ def test_metadata_routing_of_sample_weight():
         pipe = Pipeline([("scale", scaler), ("mlp", est)])
         ctx = _quiet()
         routed = cross_validate(pipe, X, y, cv=2, params={"sample_weight": sw},
-                                return_estimator=True)
+                                return_estimator=True, return_indices=True)
         # the same as passing the weights by hand
         direct = clone(pipe).fit(X[routed["indices"]["train"][0]],
                                  y[routed["indices"]["train"][0]],
-                                 mlp__sample_weight=sw[routed["indices"]["train"][0]])
+                                 sample_weight=sw[routed["indices"]["train"][0]])
         ctx.__exit__(None, None, None)
         a = routed["estimator"][0][-1]
         np.testing.assert_array_equal(a.coefs_[0], direct[-1].coefs_[0])

@@ -170,7 +170,7 @@ def test_invalid_hyperparameters(cls, params):
 
 @pytest.mark.parametrize("params,exc,match", [
     (dict(hidden_layer_sizes=(4, 4), dropout=[0.1, 1.2]), ValueError, r"in \[0, 1\)"),
-    (dict(hidden_layer_sizes=(4, 4), dropout=[0.1]), ValueError, "one per hidden layer"),
+    (dict(hidden_layer_sizes=(4, 4), dropout=[0.1]), ValueError, "per hidden layer"),
     (dict(solver="lbfgs", dropout=0.1), ValueError, "stochastic solver"),
     (dict(activation="step"), ValueError, "cannot be trained"),
     (dict(hidden_layer_sizes=(4, 4), activation=["relu", ("step", {"threshold": 1.0})]),
@@ -271,6 +271,11 @@ def test_diverging_fit_with_early_stopping_restores_best_weights():
 
 
 def test_activation_spec_errors_name_the_choices():
-    with pytest.raises(ValueError, match="did you mean 'relu'"):
-        MLPClassifier(activation=("rleu", {})).fit(X, Y)
+    # scikit-learn's exception type for a bad parameter value, fastact's message
+    for spec in ("rleu", ("rleu", {})):
+        with pytest.raises(InvalidParameterError,
+                           match="'activation' parameter of MLPClassifier.*did you mean 'relu'"):
+            MLPClassifier(activation=spec).fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="'dropout' parameter of MLPRegressor"):
+        MLPRegressor(hidden_layer_sizes=(3, 3), dropout=[0.1, 1.5]).fit(X, Y)
     assert "leaky_relu" in fastact.ACTIVATIONS

@@ -64,6 +64,7 @@ for so in "$SRC"/fastact/*.so; do
 done
 
 # --- 3. the test suite under the sanitizers ------------------------------------------
+PYTHON="$(python -c 'import sys; print(sys.executable)')"   # not a wrapper script (pyenv shims)
 LIBASAN="$("$CC" -print-file-name=libasan.so)"
 if [[ ! -e "$LIBASAN" ]]; then
     echo "sanitize: FAIL (no libasan.so for $CC)"
@@ -71,8 +72,12 @@ if [[ ! -e "$LIBASAN" ]]; then
 fi
 # The ASan runtime must be the first library loaded; python itself is not
 # instrumented, so it is preloaded.  libubsan comes in as a dependency of the
-# extension modules.
-export LD_PRELOAD="$LIBASAN${LD_PRELOAD:+:$LD_PRELOAD}"
+# extension modules.  libstdc++ is preloaded too: ASan intercepts __cxa_throw
+# and must find the real one at start-up, or the first C++ exception thrown by
+# a library loaded later (matplotlib's ft2font, ...) aborts with "CHECK failed:
+# real___cxa_throw != 0".
+LIBSTDCXX="$("$CC" -print-file-name=libstdc++.so)"
+export LD_PRELOAD="$LIBASAN:$LIBSTDCXX${LD_PRELOAD:+:$LD_PRELOAD}"
 # detect_leaks=0: CPython does not free everything at exit (interned strings,
 #   static types, module state of numpy/scipy/OpenBLAS), so LeakSanitizer would
 #   report thousands of by-design "leaks" outside fastact; memory growth of
@@ -92,14 +97,15 @@ export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
 export PYTHONDONTWRITEBYTECODE=1
 
 cd "$SRC"
-python - <<'EOF' || { echo "sanitize: FAIL (the sanitized package does not import)"; exit 2; }
+"$PYTHON" - <<'EOF' || { echo "sanitize: FAIL (the sanitized package does not import)"; exit 2; }
 import os, fastact
 assert os.path.dirname(fastact.__file__) == os.path.join(os.getcwd(), "fastact"), fastact.__file__
 print("sanitize: testing", fastact.__file__)
 EOF
 echo "sanitize: python -m pytest -q -p no:cacheprovider tests $*"
-python -m pytest -q -p no:cacheprovider tests "$@"
+"$PYTHON" -m pytest -q -p no:cacheprovider tests "$@"
 rc=$?
+unset LD_PRELOAD
 
 # --- 4. verdict ------------------------------------------------------------------------
 reports=$(find "$LOGS" -type f -size +0 | sort)
