@@ -329,7 +329,7 @@ FA_INLINE float fa__expm1_r_f32(float r)
  * |r| <= 0.3473), scaled by 2^k as two factors 2^floor(k/2) * 2^ceil(k/2) so
  * that overflow is IEEE-exact and subnormal results are rounded only once.
  * x is clamped to [-104, 89] first (NaN passes).
- * Max error: FA_ULP_EXP_F32.
+ * Max error: 1.19 ulp (FMA: 0.91).
  */
 FA_INLINE float fa_exp_f32(float x)
 {
@@ -350,7 +350,7 @@ FA_INLINE float fa_exp_f32(float x)
  * p (full relative accuracy; tiny and subnormal x give x, -0 gives -0);
  * otherwise 2^k (1 + p) - 1 = 2 * (s*p + (s - 1/2)) with s = 2^(k-1), in which
  * s*p and s - 1/2 are exact for the k that matter.  x clamped to [-20, 89].
- * Max error: FA_ULP_EXPM1_F32.
+ * Max error: 1.66 ulp (FMA: 1.53).
  */
 FA_INLINE float fa_expm1_f32(float x)
 {
@@ -372,7 +372,7 @@ FA_INLINE float fa_expm1_f32(float x)
  * the rounding error of 1 + x is recovered exactly (Fast2Sum) and added as
  * err*2^-e/(1+f).  log(1+f) = f + f^2 P8(f) (minimax degree 10, relative
  * error 4.2e-9 on [-0.293, 0.4143]); result e*ln2 + log(1+f) with ln2 split.
- * Max error: FA_ULP_LOG1P_F32.
+ * Max error: 0.99 ulp (FMA: 0.96).
  */
 FA_INLINE float fa_log1p_f32(float x)
 {
@@ -415,7 +415,7 @@ FA_INLINE float fa_log1p_f32(float x)
  * polynomial for small |x|, as in fa_tanh_f64, would cut the worst error to
  * ~1.5 ulp but costs ~30% more instructions; the exhaustively measured error
  * of this form is well inside the 4 ulp budget.)
- * Max error: FA_ULP_TANH_F32.
+ * Max error: 2.61 ulp, at |x| ~ 0.062 (FMA: 2.57).
  */
 FA_INLINE float fa_tanh_f32(float x)
 {
@@ -437,7 +437,7 @@ FA_INLINE float fa_tanh_f32(float x)
  * NaN passes; scaled by 2^(k+32) then 2^-32 so that a subnormal e is rounded
  * once), result (x >= 0 ? 1 : e) / (1 + e).  Never overflows.  One division.
  * (fa_sigmoid_f64 uses a form with one rounding fewer that costs ~30% more.)
- * Max error: FA_ULP_SIGMOID_F32.
+ * Max error: 2.40 ulp (FMA: 2.40).
  */
 FA_INLINE float fa_sigmoid_f32(float x)
 {
@@ -465,9 +465,9 @@ FA_INLINE float fa_sigmoid_f32(float x)
  *     exp(-x^2) = 2^k e^r is accurate; the factor e^r is applied as
  *     Q + Q (e^r - 1) with the constant term added last; the division by |x|
  *     comes last so that the rounding of t only enters through G's argument;
- *     scaling by 2^(k+32) * 2^-32 (single rounding when subnormal);
+ *     scaling by 2^(k+32) then 2^-32 so that intermediates stay normal;
  *     x <= -0.47 gives 2 - E.  Two divisions.
- * Max error: FA_ULP_ERFC_F32.
+ * Max error: 2.58 ulp (FMA: 2.40).
  */
 FA_INLINE float fa_erfc_f32(float x)
 {
@@ -572,7 +572,7 @@ FA_INLINE double fa__expm1_r_f64(double r)
  * fa_exp_f64: as fa_exp_f32 with ln2 split 42+53 bits and the degree-11
  * polynomial 1 + r + r^2 P9(r) (relative error 1.9e-17 on |r| <= 0.3473);
  * x clamped to [-746, 710].
- * Max error: FA_ULP_EXP_F64.
+ * Max error: 1.19 ulp (FMA: 0.90).
  */
 FA_INLINE double fa_exp_f64(double x)
 {
@@ -591,7 +591,7 @@ FA_INLINE double fa_exp_f64(double x)
 /*
  * fa_expm1_f64: as fa_expm1_f32 with the degree-11 polynomial; x clamped to
  * [-40, 710].
- * Max error: FA_ULP_EXPM1_F64.
+ * Max error: 2.12 ulp (FMA: 1.98).
  */
 FA_INLINE double fa_expm1_f64(double x)
 {
@@ -610,7 +610,7 @@ FA_INLINE double fa_expm1_f64(double x)
 /*
  * fa_log1p_f64: as fa_log1p_f32 with log(1+f) = f + f^2 P19(f) (minimax
  * degree 21, relative error 8.1e-18 on [-0.293, 0.4143]).
- * Max error: FA_ULP_LOG1P_F64.
+ * Max error: 0.95 ulp (FMA: 0.87).
  */
 FA_INLINE double fa_log1p_f64(double x)
 {
@@ -661,7 +661,7 @@ FA_INLINE double fa_log1p_f64(double x)
  *   a >= 0.55: E / (E + 2), E = expm1(2a) = s*p + (s - 1) as in fa_tanh_f32,
  *              a clamped to 19.5;
  * sign restored by bits.  One division.
- * Max error: FA_ULP_TANH_F64.
+ * Max error: 1.50 ulp (FMA: 1.50).
  */
 FA_INLINE double fa_tanh_f64(double x)
 {
@@ -698,7 +698,7 @@ FA_INLINE double fa_tanh_f64(double x)
  * so that the denominator is rounded once and E itself is never formed;
  * 2^-k enters scaled by 2^64 and the quotient is scaled back by 2^-64.
  * One division.
- * Max error: FA_ULP_SIGMOID_F64.
+ * Max error: 1.80 ulp (FMA: 1.68).
  */
 FA_INLINE double fa_sigmoid_f64(double x)
 {
@@ -724,7 +724,7 @@ FA_INLINE double fa_sigmoid_f64(double x)
  *   evaluated and the lane's one selected);
  *   xh = |x| with 26 significant bits; scaling 2^(k+64) * 2^-64; |x| clamped
  *   to 27.3.  Two divisions.
- * Max error: FA_ULP_ERFC_F64.
+ * Max error: 2.37 ulp (FMA: 2.10).
  */
 #define FA__ERFCD_SEL(j)                                                        \
     fa__sel_f64(i1, FA__ERFCD_A##j,                                             \

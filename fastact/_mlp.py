@@ -62,6 +62,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
+
 class _SingleThreadedBlas:
     """Context manager: BLAS runs one thread while any fit runs.
 
@@ -375,7 +376,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 engine.unbind()
 
     def _fit_unsafe(self, X, y, sample_weight, incremental):
-        hidden = _params.hidden_layer_sizes(self.hidden_layer_sizes)
+        _params.hidden_layer_sizes(self.hidden_layer_sizes)  # refuse bad sizes before any work
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass)

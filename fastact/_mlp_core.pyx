@@ -689,7 +689,8 @@ cdef class Network:
         cdef cnp.ndarray xa = <cnp.ndarray>X
         cdef int type_num = cnp.NPY_FLOAT32 if self.is_f32 else cnp.NPY_FLOAT64
         if (cnp.PyArray_NDIM(xa) != 2 or xa.shape[1] != self.n_features or xa.shape[0] < 1
-                or cnp.PyArray_TYPE(xa) != type_num or not cnp.PyArray_ISNOTSWAPPED(xa)):
+                or cnp.PyArray_TYPE(xa) != type_num or not cnp.PyArray_ISNOTSWAPPED(xa)
+                or not cnp.PyArray_ISALIGNED(xa)):
             return None
         cdef tuple views = self._views
         if views is None or len(coefs) + len(intercepts) != len(views):
@@ -873,13 +874,13 @@ cdef class Network:
         if sparse:
             if X.format != "csr":
                 raise ValueError("sparse X must be CSR")
-            xd = X.data
             ind, ptr = X.indices, X.indptr
-            if (xd.dtype != self.dtype or ind.dtype != np.int32 or ptr.dtype != np.int32
-                    or not (xd.flags.c_contiguous and ind.flags.c_contiguous
-                            and ptr.flags.c_contiguous)):
-                raise ValueError("CSR X needs contiguous data of the network's dtype "
-                                 "and int32 indices")
+            if X.data.dtype != self.dtype or ind.dtype != np.int32 or ptr.dtype != np.int32:
+                raise ValueError("CSR X needs data of the network's dtype and int32 indices")
+            # the C loops read whole elements: contiguous and aligned
+            xd = np.require(X.data, requirements=["C", "A"])
+            ind = np.require(ind, requirements=["C", "A"])
+            ptr = np.require(ptr, requirements=["C", "A"])
             self.data.sparse = 1
             self.data.x = cnp.PyArray_DATA(xd)
             self.data.indices = <int32_t *>cnp.PyArray_DATA(<cnp.ndarray>ind)
@@ -890,8 +891,8 @@ cdef class Network:
                 raise ValueError("dense X must be a 2-D ndarray of the network's dtype")
             xd = X
             item = xd.itemsize
-            if xd.strides[0] % item or xd.strides[1] % item:
-                raise ValueError("X strides must be multiples of its itemsize")
+            if xd.strides[0] % item or xd.strides[1] % item or not xd.flags.aligned:
+                xd = np.require(xd, requirements=["C", "A"])    # a copy: rare
             self.data.x = cnp.PyArray_DATA(xd)
             self.data.s0 = xd.strides[0] // item
             self.data.s1 = xd.strides[1] // item
@@ -1072,9 +1073,9 @@ cdef class Network:
                     or X.indptr.dtype != np.int32):
                 raise ValueError("sparse X must be CSR with data of the network's dtype "
                                  "and int32 indices")
-            xd = np.ascontiguousarray(X.data)
-            ind = np.ascontiguousarray(X.indices)
-            ptr = np.ascontiguousarray(X.indptr)
+            xd = np.require(X.data, requirements=["C", "A"])
+            ind = np.require(X.indices, requirements=["C", "A"])
+            ptr = np.require(X.indptr, requirements=["C", "A"])
             d.sparse = 1
             d.x = cnp.PyArray_DATA(xd)
             d.indices = <int32_t *>cnp.PyArray_DATA(<cnp.ndarray>ind)
@@ -1083,8 +1084,9 @@ cdef class Network:
             if not isinstance(X, np.ndarray) or X.dtype != self.dtype:
                 raise ValueError("dense X must be an ndarray of the network's dtype")
             xd = X
-            if xd.strides[0] % xd.itemsize or xd.strides[1] % xd.itemsize:
-                xd = np.ascontiguousarray(xd)
+            if xd.strides[0] % xd.itemsize or xd.strides[1] % xd.itemsize \
+                    or not xd.flags.aligned:
+                xd = np.require(xd, requirements=["C", "A"])
             d.x = cnp.PyArray_DATA(xd)
             d.s0 = xd.strides[0] // xd.itemsize
             d.s1 = xd.strides[1] // xd.itemsize

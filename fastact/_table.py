@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["ActivationInfo", "ACTIVATIONS", "resolve"]
+__all__ = ["ActivationInfo", "ACTIVATIONS", "lookup"]
 
 
 def _positive(v):

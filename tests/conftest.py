@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -39,13 +40,31 @@ def rng():
     return np.random.default_rng(20261123)
 
 
+def child_env(extra=None):
+    """Environment for a child interpreter that must import the same fastact as
+    this test session: the directory holding that package goes first on
+    PYTHONPATH.  (Not the repository root: after ``pip install .`` the source
+    tree has no compiled modules, and a child started in it would import the
+    uncompiled ``fastact/`` folder.)  Run children with ``cwd=CHILD_CWD``."""
+    import fastact
+
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastact.__file__)))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+# A working directory for child interpreters, outside the source tree: with
+# ``python -c`` the current directory comes first on sys.path.
+CHILD_CWD = tempfile.mkdtemp(prefix="fastact-tests-")
+
+
 def run_isolated(code, timeout=120):
     """Run ``code`` in a fresh interpreter (for inputs that may crash the
     process); returns the CompletedProcess."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=CHILD_CWD,
+                          env=child_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def snapshot(*arrays):

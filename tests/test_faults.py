@@ -20,8 +20,8 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import CHILD_CWD, child_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SANITIZER = bool(os.environ.get("FASTACT_SANITIZER"))
 # seconds; the requirement is 0.5 (the sanitizer build runs several times slower)
 STOP_LIMIT = 10.0 if SANITIZER else 2.0
@@ -36,10 +36,8 @@ pytestmark = pytest.mark.skipif(not HAVE_MLP, reason="fastact.MLPClassifier/MLPR
 
 
 def run_child(code, timeout=300, env=None):
-    e = dict(os.environ)
-    e["PYTHONPATH"] = REPO + os.pathsep + e.get("PYTHONPATH", "")
-    e.update(env or {})
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=e,
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=CHILD_CWD,
+                       env=child_env(env),
                        capture_output=True, text=True, timeout=timeout)
     out = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")]
     assert r.returncode == 0 and out, f"child failed ({r.returncode}):\n{r.stdout[-2000:]}\n" \

@@ -42,8 +42,8 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import fastact  # noqa: E402
 import reference as R  # noqa: E402
+from conftest import CHILD_CWD, child_env  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SANITIZER = bool(os.environ.get("FASTACT_SANITIZER"))
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 NAMES = sorted(dict(fastact.ACTIVATIONS))
@@ -1193,14 +1193,13 @@ def _isolated(code, sanitizer_to_stderr=True):
     directory tools/sanitize.sh checks: a known bug's xfail test then fails
     without failing the whole sanitizer run, and any other report still
     fails its test."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env()
     if sanitizer_to_stderr:
         for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
             if var in env:
                 env[var] = ":".join(o for o in env[var].split(":")
                                     if not o.startswith("log_path="))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=CHILD_CWD, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -16,8 +15,8 @@ from sklearn.datasets import load_digits, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
 from fastact import MLPClassifier, MLPRegressor
+from conftest import CHILD_CWD, child_env
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _digits(dtype=np.float64):
@@ -63,8 +62,6 @@ def test_joblib_dump_is_small_and_loads_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "X.npy", X[:100])
     np.save(tmp_path / "expected.npy", clf.predict_proba(X[:100]))
     code = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
         import joblib, numpy as np
         clf = joblib.load({str(path)!r})
         X = np.load({str(tmp_path / 'X.npy')!r})
@@ -75,7 +72,7 @@ def test_joblib_dump_is_small_and_loads_in_a_fresh_process(tmp_path):
         print("ok")
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+                         cwd=CHILD_CWD, env=child_env(), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 

@@ -4,6 +4,7 @@
 #
 #   tools/sanitize.sh                 # build in a scratch copy, run all tests
 #   tools/sanitize.sh -k fuzz -x      # extra arguments go to pytest
+#   tools/sanitize.sh tests/test_fuzz_kernels.py   # only these tests
 #
 # The working tree (tracked and untracked, non-ignored files) is copied to a
 # scratch directory and built there with FASTACT_SANITIZE=1 (-O1 -g,
@@ -84,10 +85,14 @@ export LD_PRELOAD="$LIBASAN:$LIBSTDCXX${LD_PRELOAD:+:$LD_PRELOAD}"
 #   fastact itself is tested by tests/test_resources.py and tools/valgrind.sh.
 # allocator_may_return_null=1: absurd allocation requests must come back as
 #   NULL (-> MemoryError in Python, which the fault tests expect), not abort.
-# log_path: every report, also from subprocesses the tests spawn, lands in
-#   $LOGS, which is checked below.
+# log_path: every ASan report, also from subprocesses the tests spawn, lands
+#   in $LOGS, which is checked below.  UBSan (a separate runtime with gcc)
+#   ignores log_path and writes to stderr: pytest runs with --capture=sys so
+#   that output written to file descriptor 2 by C code reaches the log, and the
+#   log is scanned for reports (a UBSan stop kills the pytest process itself,
+#   whose fd-captured output would otherwise be lost with it).
 export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$LOGS/asan"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$LOGS/ubsan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Python objects through malloc, so ASan also sees overruns into them.
 export PYTHONMALLOC=malloc
 # Tests that cannot work under ASan (RSS measurements: ASan's quarantine and
@@ -102,9 +107,14 @@ import os, fastact
 assert os.path.dirname(fastact.__file__) == os.path.join(os.getcwd(), "fastact"), fastact.__file__
 print("sanitize: testing", fastact.__file__)
 EOF
-echo "sanitize: python -m pytest -q -p no:cacheprovider tests $*"
-"$PYTHON" -m pytest -q -p no:cacheprovider tests "$@"
-rc=$?
+# the whole suite, unless test paths were given (tools/sanitize.sh tests/test_x.py)
+TARGET=(tests)
+for arg in "$@"; do
+    if [[ "$arg" == tests/* ]]; then TARGET=(); break; fi
+done
+echo "sanitize: python -m pytest -q --capture=sys -p no:cacheprovider ${TARGET[*]} $*"
+"$PYTHON" -m pytest -q --capture=sys -p no:cacheprovider "${TARGET[@]}" "$@" 2>&1 | tee "$WORK/pytest.log"
+rc=${PIPESTATUS[0]}
 unset LD_PRELOAD
 
 # --- 4. verdict ------------------------------------------------------------------------
@@ -116,8 +126,14 @@ if [[ -n "$reports" ]]; then
         head -60 "$f"
     done
 fi
-if [[ $rc -ne 0 || -n "$reports" ]]; then
-    echo "sanitize: FAIL (pytest exit $rc, $(echo -n "$reports" | grep -c .) sanitizer report file(s))"
+PATTERN='runtime error:|ERROR: AddressSanitizer|AddressSanitizer: CHECK|ERROR: LeakSanitizer|UndefinedBehaviorSanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer'
+inline=$(grep -E -c "$PATTERN" "$WORK/pytest.log")
+if [[ $inline -gt 0 ]]; then
+    echo "sanitize: reports in the test output (first ones):"
+    grep -E -A12 "$PATTERN" "$WORK/pytest.log" | head -80
+fi
+if [[ $rc -ne 0 || -n "$reports" || $inline -gt 0 ]]; then
+    echo "sanitize: FAIL (pytest exit $rc, $(echo -n "$reports" | grep -c .) ASan report file(s), $inline report line(s) in the test output)"
     exit 1
 fi
 echo "sanitize: PASS (pytest passed under ASan+UBSan, no sanitizer reports)"
