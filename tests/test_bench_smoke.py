@@ -21,10 +21,14 @@ def _as_tuple(r):
 
 
 def _check_same(cell, name, ref, got):
-    tol = TOL[cell.dtype]
-    for a, b in zip(_as_tuple(ref), _as_tuple(got)):
+    for i, (a, b) in enumerate(zip(_as_tuple(ref), _as_tuple(got))):
         a, b = np.asarray(a), np.asarray(b)
         assert a.shape == b.shape, f"{cell} {name}: shape {b.shape} != {a.shape}"
+        tol = dict(TOL[cell.dtype])
+        if cell.direction == "fused-bwd" and i == 1 and a.size:
+            # the bias gradient is a column sum: peers add in another order, so
+            # a column that cancels differs by rounding of its largest terms
+            tol["atol"] = max(tol["atol"], tol["rtol"] * float(np.nanmax(np.abs(a))))
         bad = ~np.isclose(a, b, equal_nan=True, **tol)
         assert bad.mean() <= MAX_MISMATCH, (
             f"{cell} {name}: {bad.sum()} of {bad.size} elements differ from fastact, "

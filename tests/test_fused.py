@@ -132,7 +132,11 @@ def test_backward_bias_grad_matches_unfused(name, params, dtype, rng):
     bias_grad = np.full(150, np.nan, dtype)
     got_d, got_bg = fastact.backward_bias_grad(name, y, d, x=x, bias_grad=bias_grad, **params)
     assert got_d is d and got_bg is bias_grad
-    np.testing.assert_allclose(d, unfused, rtol=4 * _eps(dtype), atol=0)
+    # The fused loop may contract a*b+c into FMAs where the unfused one does not;
+    # near a zero of the slope (gelu at x ~ -0.75) that changes the last bits of
+    # a value that is only absolutely accurate: bound by |delta|, not |result|.
+    err = np.abs(d.astype(np.float64) - unfused)
+    assert (err <= 4 * _eps(dtype) * (np.abs(unfused) + np.abs(delta))).all(), err.max()
     want = unfused.astype(np.float64).sum(axis=0)
     tol = 2 * x.shape[0] * _eps(dtype) * np.abs(unfused.astype(np.float64)).sum(axis=0)
     assert (np.abs(bias_grad - want) <= tol + 1e-30).all()
