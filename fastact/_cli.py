@@ -214,14 +214,32 @@ def cmd_plot(args):
 
 
 def cmd_bench(args):
+    import fastact
     from fastact import _bench
+    from fastact._table import unknown_name_message
 
     only = tuple(w.strip() for w in args.only.split(",") if w.strip())
     unknown = set(only) - {"fwd", "bwd", "fused", "train"}
     if unknown or not only:
         raise CLIError(f"--only takes fwd,bwd,fused,train; got {args.only!r}")
-    plt = _need_matplotlib() if args.png else None   # fail before the long run
-    results = _bench.run_report(only=only, threads=(1, 2), quick=args.quick)
+    try:
+        threads = tuple(int(t) for t in args.threads.split(","))
+    except ValueError:
+        threads = ()
+    if not threads or min(threads) < 1:
+        raise CLIError(f"--threads takes thread counts such as 1,2; got {args.threads!r}")
+    activations = None
+    if args.activations:
+        activations = [a.strip() for a in args.activations.split(",") if a.strip()]
+        for name in activations:
+            if name not in fastact.ACTIVATIONS:
+                raise CLIError(f"--activations: {unknown_name_message(name)}")
+    # fail before the long run, not after it
+    if args.png and "fwd" not in only:
+        raise CLIError("--png charts the K-fwd results: include fwd in --only")
+    plt = _need_matplotlib() if args.png else None
+    results = _bench.run_report(only=only, threads=threads, quick=args.quick,
+                                activations=activations)
     print(_bench.markdown_report(results))
     if plt is not None:
         _bench_chart(plt, results, args.png)
@@ -379,6 +397,10 @@ def build_parser():
     b.add_argument("--png", help="also write a bar chart to this PNG")
     b.add_argument("--only", default="fwd,bwd,fused,train",
                    help="workloads, comma-separated (default fwd,bwd,fused,train)")
+    b.add_argument("--threads", default="1,2",
+                   help="thread counts, comma-separated (default 1,2)")
+    b.add_argument("--activations",
+                   help="kernel workloads for these activations only, comma-separated")
     b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a model from a CSV file",

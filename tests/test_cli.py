@@ -162,3 +162,22 @@ def test_errors_exit_2_with_one_line(tmp_path, iris_csv, case):
     assert "Traceback" not in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "error" in lines[0], r.stderr
+
+
+def test_bench_prints_the_ratio_table_and_writes_the_chart(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "bench.png"
+    r = run("bench", "--quick", "--only", "fwd", "--activations", "relu,tanh",
+            "--threads", "1", "--png", str(png), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "| relu |" in r.stdout and "| tanh |" in r.stdout
+    assert "| logistic |" not in r.stdout          # only what was asked for
+    assert is_png(png)
+
+
+@pytest.mark.parametrize("args", [["--only", "fwd,nope"], ["--threads", "0"],
+                                  ["--activations", "tanhh"], ["--only", "bwd", "--png", "x.png"]])
+def test_bench_bad_options_exit_2_before_running(tmp_path, args):
+    r = run("bench", "--quick", *args, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
