@@ -1623,6 +1623,29 @@ def _time_calls(fns, repeats):
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def _time_call_runs(fns, n_calls, run=100):
+    """Median wall time (s) of single calls made in runs of `run` consecutive
+    calls per contender, the contenders taking turns between runs: the
+    latency of a model answering requests one after another (P1's "median
+    over 1,000 calls"), while the turns spread the machine's noise evenly.
+    One call per contender alternating instead would time each call with
+    the caches just filled by the other contender."""
+    samples = {k: [] for k in fns}
+    names = list(fns)
+    for f in fns.values():          # warm-up
+        for _ in range(20):
+            f()
+    for r in range(max(1, n_calls // run)):
+        off = r % len(names)
+        for k in names[off:] + names[:off]:
+            f, out = fns[k], samples[k]
+            for _ in range(run):
+                t0 = time.perf_counter()
+                f()
+                out.append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def run_training(threads=(1, 2), quick=False, workloads=("T1", "T2", "P1", "P2"),
                  progress=True):
     """T1/T2 fit and P1/P2 predict_proba, interleaved per round.  Returns
@@ -1662,9 +1685,8 @@ def run_training(threads=(1, 2), quick=False, workloads=("T1", "T2", "P1", "P2")
                 calls = {k: functools.partial(e.predict_proba, row)
                          for k, e in ests.items() if k != "torch"}
                 n_calls = 200 if quick else 1000
-                t = time_interleaved(calls, None, n_calls, warmup=20)
                 records.append({"workload": "P1", "threads": nt,
-                                "times": {k: v["median"] for k, v in t.items()}})
+                                "times": _time_call_runs(calls, n_calls)})
             if "P2" in workloads and "T2" in models:
                 ests, floor, Xte = models["T2"]
                 calls = {k: functools.partial(e.predict_proba, Xte) for k, e in ests.items()}
