@@ -271,14 +271,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         engine = Network(layer_units, acts, dropout, self._engine_loss(), dtype)
         # Glorot-uniform draws in scikit-learn's order: per layer, the weights
-        # then the intercepts, in float64, then cast
-        coefs, intercepts = [], []
-        for i, (fan_in, fan_out) in enumerate(engine.shapes()):
+        # then the intercepts, in float64, then cast into the engine's buffer
+        # (one layer at a time: the float64 draws never all exist at once)
+        for i, (coef, intercept) in enumerate(zip(engine.coef_views(),
+                                                  engine.intercept_views())):
+            fan_in, fan_out = coef.shape
             act = acts[min(i, len(acts) - 1)] if acts else self._output_init_activation()
             init_bound = np.sqrt(_params.init_factor(act) / (fan_in + fan_out))
-            coefs.append(self._random_state.uniform(-init_bound, init_bound, (fan_in, fan_out)))
-            intercepts.append(self._random_state.uniform(-init_bound, init_bound, fan_out))
-        engine.set_params(coefs, intercepts)
+            coef[...] = self._random_state.uniform(-init_bound, init_bound, (fan_in, fan_out))
+            intercept[...] = self._random_state.uniform(-init_bound, init_bound, fan_out)
         self._bind_views(engine)
         self._best_params = engine.params.copy()
 
@@ -338,7 +339,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return None
         return _params._one_activation(a, "activation", type(self).__name__)
 
-    def _network_spec(self, n_features, n_outputs):
+    def _network_spec(self, n_features, n_outputs, n_samples, itemsize):
         hidden = _params.hidden_layer_sizes(self.hidden_layer_sizes)
         owner = type(self).__name__
         acts = _params.activations(self.activation, len(hidden), owner)
@@ -353,7 +354,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     f"prelu in hidden layer {i + 1} has {len(a.params['alpha'])} alpha "
                     f"values; that layer has {hidden[i]} units")
         layer_units = [n_features] + hidden + [n_outputs]
-        _params.check_network_size(layer_units, pieces)
+        if self.solver == "lbfgs":
+            batch_rows = n_samples
+        elif self.batch_size == "auto":
+            batch_rows = min(200, n_samples)
+        else:
+            batch_rows = int(np.clip(self.batch_size, 1, n_samples))
+        _params.check_network_size(layer_units, pieces, itemsize, self.solver, batch_rows)
         return layer_units, acts, dropout
 
     # -- fitting ----------------------------------------------------------------
@@ -389,7 +396,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             y = y.reshape((-1, 1))
         self._check_targets(y)
 
-        layer_units, acts, dropout = self._network_spec(n_features, y.shape[1])
+        # the dtype the network computes in: a warm-started one keeps its own
+        engine = None if first_pass else self.__dict__.get("_engine")
+        itemsize = (X.dtype if engine is None else engine.dtype).itemsize
+        layer_units, acts, dropout = self._network_spec(n_features, y.shape[1], n_samples,
+                                                        itemsize)
 
         # check random state
         self._random_state = check_random_state(self.random_state)
@@ -461,12 +472,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if rescale:
                 penalty = self._l2_penalty(engine, x, alpha)
                 loss = k * (loss - penalty) + penalty
+            if last["fun"] is None and np.array_equal(x, last["x"]):
+                last["fun"] = loss      # at the start: loss_ if Ctrl-C comes before an iteration
             return loss, grad
 
         def callback(intermediate_result):
-            last["x"] = intermediate_result.x.copy()
-            last["fun"] = intermediate_result.fun
-            last["nit"] += 1
+            # one call: a Ctrl-C cannot leave x and fun of different iterations
+            last.update(x=intermediate_result.x.copy(), fun=intermediate_result.fun,
+                        nit=last["nit"] + 1)
             if self.progress is not None:
                 self.progress(last["nit"], float(intermediate_result.fun))
 
@@ -481,13 +494,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 },
             )
         except KeyboardInterrupt:
+            # no pass over the data after Ctrl-C (it takes as long as an
+            # evaluation): the loss at x is known unless the first evaluation
+            # was interrupted (then nan)
             warnings.warn("Training interrupted by user.")
             x, self.n_iter_, fun = last["x"], last["nit"], last["fun"]
+            if fun is None:
+                fun = np.nan
         else:
             self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
             x, fun = opt_res.x, opt_res.fun
-        if rescale or fun is None:  # report scikit-learn's loss, not the objective
-            fun = engine.loss_grad(x)[0]
+        if rescale:  # report scikit-learn's loss, not the objective
+            penalty = self._l2_penalty(engine, x, alpha)
+            fun = (fun - penalty) / k + penalty
         self.loss_ = float(fun)
         engine.params[...] = x
 
@@ -789,7 +808,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     ----------
     hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
         The ith element represents the number of neurons in the ith
-        hidden layer.
+        hidden layer.  A network whose fit would need more memory than the
+        machine has is refused with MemoryError before anything is allocated.
 
     activation : str, tuple, Activation or list, default='relu'
         Activation function for the hidden layers: the name of any activation
@@ -1237,7 +1257,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     hidden_layer_sizes : array-like of shape(n_layers - 2,), default=(100,)
         The ith element represents the number of neurons in the ith
-        hidden layer.
+        hidden layer.  A network whose fit would need more memory than the
+        machine has is refused with MemoryError before anything is allocated.
 
     activation : str, tuple, Activation or list, default='relu'
         Activation of the hidden layers; see :class:`MLPClassifier`.

@@ -58,6 +58,10 @@ cdef class Network:
     cdef cnp.ndarray grads
     cdef void *P
     cdef void *G
+    # gradient sum of a batch computed in chunks of `chunk` rows
+    cdef Py_ssize_t chunk
+    cdef cnp.ndarray _acc
+    cdef void *A
     # optimizer
     cdef int solver
     cdef double lr, lr_init, momentum, beta_1, beta_2, epsilon
@@ -86,4 +90,5 @@ cdef class Network:
     cdef _configure_activation(self, Py_ssize_t l, object act)
     cdef _copy_optimizer_from(self, Network other)
     cdef _set_data(self, X, bint sparse)
+    cdef _ensure_accumulator(self)
     cdef _ensure_workspace(self, Py_ssize_t cap)

@@ -14,7 +14,9 @@ A training step runs entirely without the GIL: gather the batch rows by index
 output loss and its gradient, the backward pass with the fused slope + bias
 gradient kernels, dropout masks, and the optimizer update with the L2 term
 folded in.  Python is entered once per batch only to check for signals, so
-Ctrl-C stops training between two batches.
+Ctrl-C stops training between two batches (between two chunks of a batch
+whose rows are too costly to compute at once, see chunk_rows; the lbfgs loss
+runs in such chunks too).
 
 Everything is generated for float32 and float64 from one definition (Cython
 fused types); the network computes in the dtype it was created with.
@@ -28,7 +30,7 @@ from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import scipy.sparse as sp
@@ -134,9 +136,14 @@ LOSSES = {"softmax": LOSS_SOFTMAX, "logistic": LOSS_LOGISTIC,
 _OUT_KIND = {LOSS_SOFTMAX: "softmax", LOSS_LOGISTIC: "logistic",
              LOSS_SQUARED: "identity", LOSS_POISSON: "exp"}
 
-# rows per chunk of the inference forward pass and of the lbfgs loss
+# rows per chunk of the inference forward pass
 DEF PREDICT_CHUNK = 1024
-DEF LBFGS_CHUNK = 4096
+# the lbfgs loss and the gradient of a mini-batch are computed in chunks of
+# at most MAX_CHUNK rows and about CHUNK_FLOP operations (see chunk_rows)
+DEF MAX_CHUNK = 4096
+DEF CHUNK_FLOP = 1 << 30
+# the odd constant of the dropout kernel's counter (mlp_dropout_forward)
+cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15
 # at most this many rows take the BLAS-free path (one-row predict latency)
 DEF SMALL_ROWS = 4
 
@@ -289,13 +296,32 @@ cdef double _output_loss(int loss, floating *z, const floating *t, const floatin
         return mlp_poisson_loss_f64(z, t, w, rows, cols, total)
 
 
+def chunk_rows(n_coef, n_units):
+    """Rows per chunk of the lbfgs loss and of a mini-batch's gradient for a
+    network of n_coef weights and n_units pre-activations (biases).
+
+    Signals are only seen between two chunks, so a chunk's work is bounded
+    instead of its row count: ~6 flops per weight and row (forward product,
+    weight gradient, input gradient) and a few tens per unit (bias,
+    activation, slope).  CHUNK_FLOP = 2**30 is ~20 ms on one core here
+    (single-core sgemm ~50 GFLOP/s), well under the 0.5 s Ctrl-C bound even
+    several times slower (load, float64).  Much smaller chunks cost
+    throughput: at 4 rows sgemm runs at a third of its speed on 1024 rows,
+    and each chunk adds a pass over the gradient buffer (its sum)."""
+    work = 6 * int(n_coef) + 32 * int(n_units)
+    return int(max(1, min(MAX_CHUNK, CHUNK_FLOP // max(work, 1))))
+
+
 cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssize_t B,
-                           double norm, double *data_loss, double *batch_total) noexcept nogil:
+                           Py_ssize_t row0, double norm, double *data_loss,
+                           double *batch_total) noexcept nogil:
     """Loss and gradient (into net.G) of the rows `rows[:B]` of the bound data.
 
     The loss is averaged over the weight sum of these rows, or over `norm`
-    when it is > 0 (the lbfgs loss over chunks: norm is the weight sum of the
-    whole set).  Returns a Status.
+    when it is > 0 (a loss over chunks: norm is the weight sum of all of
+    them).  row0 is the position of these rows in their mini-batch: the
+    dropout masks of a batch do not depend on how it is chunked.  Returns a
+    Status.
     """
     cdef Layer *L = net.layers
     cdef Py_ssize_t n_layers = net.n_layers, l, i, nf = net.n_features, no = net.n_outputs
@@ -313,6 +339,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef double total, loss
     cdef int nt = net.n_threads
     cdef bint contiguous
+    cdef uint64_t key
 
     # -- the batch: input rows (read in place when consecutive), targets, weights
     if not d.sparse:
@@ -359,14 +386,16 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             break
         _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
         if ly.keep < 1.0:
+            # element i of the mask draws mix64(key + i * GOLDEN): start this
+            # chunk's counter where its first row is in the whole batch
+            key = mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l)) \
+                + <uint64_t>(row0 * ly.width) * GOLDEN
             if floating is float:
                 mlp_dropout_forward_f32(<float *>ly.act, <float *>ly.mask, <float *>ly.out,
-                                        B * ly.width, ly.keep,
-                                        mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l)))
+                                        B * ly.width, ly.keep, key)
             else:
                 mlp_dropout_forward_f64(<double *>ly.act, <double *>ly.mask, <double *>ly.out,
-                                        B * ly.width, ly.keep,
-                                        mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l)))
+                                        B * ly.width, ly.keep, key)
 
     # -- output layer: logits, then the fused loss turns them into d loss / d z
     ly = &L[n_layers - 1]
@@ -420,12 +449,64 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     return STEP_OK
 
 
+cdef int _batch_grad(Network net, floating *P, const int64_t *rows, Py_ssize_t B, double norm,
+                     double *data_loss, double *batch_total) except -1 nogil:
+    """_forward_backward over rows[:B] in chunks of at most net.chunk rows,
+    with a signal check between two chunks: a KeyboardInterrupt leaves the
+    parameters as they were.  The loss is averaged over `norm`, or over the
+    weight sum of the rows when norm is 0.  The chunk gradients are summed
+    in net.A in a fixed order (chunking changes them only by rounding, the
+    same way for the same network and rows), then copied to net.G.
+    Returns a Status."""
+    if B <= net.chunk:
+        return _forward_backward(net, P, rows, B, 0, norm, data_loss, batch_total)
+    cdef floating *G = <floating *>net.G
+    cdef floating *acc = <floating *>net.A
+    cdef const floating *w = <const floating *>net.data.w
+    cdef Py_ssize_t start = 0, b, i, n = net.n_params
+    cdef double part = 0, part_total = 0, loss = 0
+    cdef int status
+    cdef bint summed = False
+    if norm == 0:   # a mini-batch: every chunk needs the weight sum of the whole batch
+        if w == NULL:
+            norm = <double>B
+        else:
+            for i in range(B):
+                norm += w[rows[i]]
+            if not norm > 0:
+                return STEP_NO_WEIGHT
+    while start < B:
+        if start > 0:
+            with gil:
+                PyErr_CheckSignals()
+        b = min(net.chunk, B - start)
+        status = _forward_backward(net, P, rows + start, b, start, norm, &part, &part_total)
+        if status == STEP_NONFINITE:
+            return status
+        if status == STEP_OK:
+            loss += part
+            if not summed:
+                memcpy(acc, G, n * sizeof(floating))
+            elif floating is float:
+                mlp_add_scaled_f32(acc, G, 1, n)
+            else:
+                mlp_add_scaled_f64(acc, G, 1, n)
+            summed = True
+        start += b
+    if not summed:
+        return STEP_NO_WEIGHT
+    memcpy(G, acc, n * sizeof(floating))
+    data_loss[0] = loss
+    batch_total[0] = norm
+    return STEP_OK
+
+
 cdef int _train_step(Network net, floating *P, const int64_t *rows, Py_ssize_t B,
-                     double *batch_loss) noexcept nogil:
+                     double *batch_loss) except -1 nogil:
     """One optimizer step on a mini-batch; the batch loss (L2 term included,
     taken before the update as scikit-learn does) goes to batch_loss."""
     cdef double data_loss = 0, total = 0, sumsq = 0
-    cdef int status = _forward_backward(net, P, rows, B, 0.0, &data_loss, &total)
+    cdef int status = _batch_grad(net, P, rows, B, 0.0, &data_loss, &total)
     if status != STEP_OK:
         return status
     cdef floating *G = <floating *>net.G
@@ -613,6 +694,7 @@ cdef class Network:
             self.layers[l].b_off = off
             off += self.layers[l].fan_out
         self.n_params = off
+        self.chunk = chunk_rows(self.n_coef, self.n_params - self.n_coef)
         self.params = np.zeros(off, dtype=dtype)
         self.grads = np.zeros(off, dtype=dtype)
         self.P = cnp.PyArray_DATA(self.params)
@@ -655,6 +737,18 @@ cdef class Network:
             ly.pieces = act.params["pieces"]
         else:
             raise ValueError(f"activation {info.name!r} is not supported in a hidden layer")
+
+    @property
+    def rows_per_chunk(self):
+        """Rows loss_grad and train_epoch compute at once (chunk_rows of the
+        network); settable, to test that chunking changes nothing."""
+        return self.chunk
+
+    @rows_per_chunk.setter
+    def rows_per_chunk(self, Py_ssize_t value):
+        if value < 1:
+            raise ValueError("rows_per_chunk must be >= 1")
+        self.chunk = value
 
     # -- parameters ----------------------------------------------------------
 
@@ -861,6 +955,8 @@ cdef class Network:
         self._data_refs = ()
         memset(&self.data, 0, sizeof(Data))
         self.ws = None
+        self._acc = None
+        self.A = NULL
         self.cap = 0
         self.n_rows = 0
         self.bound = False
@@ -894,6 +990,12 @@ cdef class Network:
             self.data.s0 = xd.strides[0] // item
             self.data.s1 = xd.strides[1] // item
             self._data_refs = (xd,)
+
+    cdef _ensure_accumulator(self):
+        """The gradient sum of a chunked batch (see _batch_grad)."""
+        if self._acc is None:
+            self._acc = np.empty(self.n_params, dtype=self.dtype)
+            self.A = cnp.PyArray_DATA(self._acc)
 
     cdef _ensure_workspace(self, Py_ssize_t cap):
         """Batch buffers for `cap` rows, in one allocation: per layer pre,
@@ -960,8 +1062,9 @@ cdef class Network:
         Returns ``(sum over batches of batch_loss * batch_rows, status)``
         where status is "ok" or "nonfinite" (training stopped at a batch whose
         loss was NaN or infinite, before updating with it).  Signals are
-        checked between batches: KeyboardInterrupt propagates with the
-        parameters of the last completed step.
+        checked between batches, and between the chunks of a batch too large
+        to compute at once (see chunk_rows): KeyboardInterrupt propagates with
+        the parameters of the last completed step.
         """
         if self.solver == SOLVER_NONE:
             raise RuntimeError("set_adam or set_sgd first")
@@ -977,7 +1080,9 @@ cdef class Network:
         for i in range(n):
             if rows[i] < 0 or rows[i] >= self.n_rows:
                 raise IndexError(f"row index {rows[i]} out of range for {self.n_rows} rows")
-        self._ensure_workspace(min(batch_size, n))
+        self._ensure_workspace(min(batch_size, n, self.chunk))
+        if min(batch_size, n) > self.chunk:
+            self._ensure_accumulator()
         cdef double acc = 0, batch_loss = 0
         cdef int status = STEP_OK
         with nogil:
@@ -1007,35 +1112,25 @@ cdef class Network:
         if xv.shape != (self.n_params,):
             raise ValueError(f"x must have {self.n_params} entries, got shape {xv.shape}")
         self.params[...] = xv
-        cdef Py_ssize_t n = self.n_rows, start = 0, B
-        cdef Py_ssize_t chunk = max(1, min(n, LBFGS_CHUNK))
-        self._ensure_workspace(chunk)
+        cdef Py_ssize_t n = self.n_rows
+        self._ensure_workspace(max(1, min(n, self.chunk)))
+        if n > self.chunk:
+            self._ensure_accumulator()
         cdef cnp.ndarray order = np.arange(n, dtype=np.int64)
         cdef int64_t *rows = <int64_t *>cnp.PyArray_DATA(order)
-        cdef double loss = 0, part = 0, total = 0, sumsq = 0, norm = self.norm
-        cdef int status = STEP_OK
-        acc = np.zeros(self.n_params, dtype=self.dtype) if n > chunk else None
-        while start < n:
-            B = min(chunk, n - start)
+        cdef double loss = 0, total = 0, sumsq = 0, norm = self.norm
+        cdef int status = STEP_NO_WEIGHT
+        if n > 0:
             with nogil:
                 if self.is_f32:
-                    status = _forward_backward(self, <float *>self.P, rows + start, B, norm,
-                                               &part, &total)
+                    status = _batch_grad(self, <float *>self.P, rows, n, norm, &loss, &total)
                 else:
-                    status = _forward_backward(self, <double *>self.P, rows + start, B, norm,
-                                               &part, &total)
-            PyErr_CheckSignals()
-            if status == STEP_NONFINITE:
-                return np.inf, np.zeros(self.n_params)
-            if status == STEP_OK:
-                loss += part
-                if acc is not None:
-                    acc += self.grads
-            elif acc is None:   # the only chunk has zero weight
-                self.grads[...] = 0
-            start += B
-        if acc is not None:
-            self.grads[...] = acc
+                    status = _batch_grad(self, <double *>self.P, rows, n, norm, &loss, &total)
+        if status == STEP_NONFINITE:
+            return np.inf, np.zeros(self.n_params)
+        if status == STEP_NO_WEIGHT:
+            loss = 0
+            self.grads[...] = 0
         # L2 penalty on the weights (not the intercepts)
         cdef double l2 = self.alpha / norm
         if self.alpha != 0:

@@ -10,6 +10,7 @@ already checked the types.
 """
 
 import numbers
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
 from fastact._kernels import Activation, activation
+from fastact._mlp_core import chunk_rows
 from fastact._table import ACTIVATIONS, unknown_name_message
 
 # Above this many parameters (or entries in one matrix) the BLAS int
@@ -36,8 +38,12 @@ def hidden_layer_sizes(value):
     return sizes
 
 
-def check_network_size(layer_units, pieces):
-    """ValueError for networks whose parameters could never be allocated."""
+def check_network_size(layer_units, pieces, itemsize=8, solver="adam", batch_rows=1):
+    """ValueError for networks whose parameters could never be allocated;
+    MemoryError, before anything is allocated, when fitting would need more
+    memory than the machine has (see memory_estimate): the buffers are
+    zeroed lazily, so a fit that does not fit would otherwise be OOM-killed
+    midway rather than fail."""
     total = 0
     for i in range(len(layer_units) - 1):
         fan_out = layer_units[i + 1] * pieces[i]
@@ -51,7 +57,51 @@ def check_network_size(layer_units, pieces):
     if total > MAX_PARAMS:
         raise ValueError(f"the network would have {total:.3g} parameters (at most "
                          f"{MAX_PARAMS}); reduce hidden_layer_sizes.")
+    need = memory_estimate(layer_units, pieces, itemsize, solver, batch_rows)
+    ram = physical_memory()
+    if ram is not None and need > ram:
+        raise MemoryError(
+            f"fitting this network ({total:.3g} parameters, solver={solver!r}, "
+            f"float{8 * itemsize}) would need about {need / 2**30:.1f} GiB for its "
+            f"parameters, gradients, optimizer state and batch workspace; this machine "
+            f"has {ram / 2**30:.1f} GiB of memory. Reduce hidden_layer_sizes.")
     return total
+
+
+# Buffers of n_params entries in the network's dtype besides the parameters
+# and gradients: the copy of the initial/best weights fit keeps, and the
+# optimizer state (Adam: two moments; sgd: the velocities, always allocated).
+_EXTRA_BUFFERS = {"adam": 3, "sgd": 2, "lbfgs": 1}
+# L-BFGS-B holds (2 maxcor + 5) float64 per parameter (maxcor = 10), plus its
+# bounds and int32 index arrays and the float64 copies of x and the gradient
+# made by scipy and by fit: about 32 float64 per parameter in all.
+_LBFGS_BYTES = 32 * 8
+
+
+def memory_estimate(layer_units, pieces, itemsize, solver, batch_rows):
+    """Bytes a fit of this network needs at its peak: parameters,
+    gradients, optimizer state, the gradient sum of a batch computed in
+    chunks, and the workspace of the rows computed at once (the training
+    data, Python objects and BLAS buffers are not counted)."""
+    fan_outs = [layer_units[i + 1] * pieces[i] for i in range(len(layer_units) - 1)]
+    n_units = sum(fan_outs)
+    n_coef = sum(a * b for a, b in zip(layer_units, fan_outs))
+    chunk = chunk_rows(n_coef, n_units)
+    buffers = 2 + _EXTRA_BUFFERS[solver] + (batch_rows > chunk)
+    per_param = buffers * itemsize + (_LBFGS_BYTES if solver == "lbfgs" else 0)
+    # per row: pre-activations, deltas and saved inputs of every unit; maxout
+    # and dropout buffers of every output; the gathered inputs and targets
+    per_row = 3 * n_units + 4 * sum(layer_units[1:]) + layer_units[0] + layer_units[-1] + 1
+    return (n_coef + n_units) * per_param + min(batch_rows, chunk) * per_row * itemsize
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the platform does not say."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):    # no sysconf (Windows) or no such name
+        return None
+    return pages * size if pages > 0 and size > 0 else None
 
 
 def _invalid(owner, param, detail):
