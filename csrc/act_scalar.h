@@ -31,12 +31,19 @@
 #define SIGMOID(v) FN(fa_sigmoid)(v)
 #define ERFC(v) FN(fa_erfc)(v)
 
-typedef struct { REAL a, b; } PAR;
+/* c, d: the product a b as c d with c finite where a b overflows (c the
+ * larger factor, d the smaller; else c = a b, d = 1); selu's scale * alpha */
+typedef struct { REAL a, b, c, d; } PAR;
 
 FA_INLINE PAR FN(par_from)(const fa_params *p) {
     PAR q;
     q.a = p ? (REAL)p->a : 0;
     q.b = p ? (REAL)p->b : 0;
+    REAL ab = q.a * q.b;
+    int over = ab == (REAL)INFINITY || ab == -(REAL)INFINITY;
+    int a_big = (q.a < 0 ? -q.a : q.a) > (q.b < 0 ? -q.b : q.b);
+    q.c = over ? (a_big ? q.a : q.b) : ab;
+    q.d = over ? (a_big ? q.b : q.a) : 1;
     return q;
 }
 
@@ -74,12 +81,22 @@ FA_INLINE REAL FN(slope_leaky_relu)(REAL y, PAR p) { return y > 0 ? 1 : p.a; }
 FA_INLINE REAL FN(fwd_elu)(REAL x, PAR p) { return x > 0 ? x : p.a * EXPM1(x); }
 FA_INLINE REAL FN(slope_elu)(REAL y, PAR p) { return y > 0 ? 1 : y + p.a; }
 
-/* selu(alpha, scale) = scale * elu(alpha) */
+/* selu(alpha, scale) = scale * elu(alpha).  Below zero (c expm1(x)) d with
+ * c d = scale alpha (par_from): normally c = scale alpha, d = 1, the product
+ * first so that no intermediate is subnormal.  Where scale alpha overflows
+ * (both are finite, their product is not), c is the larger parameter and d
+ * the smaller: |expm1(x)| <= 1 keeps c expm1(x) finite, and c >= sqrt(max)
+ * lifts even a subnormal expm1(x) into the normal range.  c and d are set once
+ * per call, so the loop has no test for it, only one multiply more.
+ * The slope y + scale alpha is c (y / c + d) in the overflow case, selected by
+ * a test on the parameters alone (GCC unswitches the loop on it). */
 FA_INLINE REAL FN(fwd_selu)(REAL x, PAR p) {
-    return x > 0 ? p.b * x : (p.b * p.a) * EXPM1(x); /* scale * alpha first: no
-                                                       subnormal intermediate */
+    return x > 0 ? p.b * x : (p.c * EXPM1(x)) * p.d;
 }
-FA_INLINE REAL FN(slope_selu)(REAL y, PAR p) { return y > 0 ? p.b : y + p.b * p.a; }
+FA_INLINE REAL FN(slope_selu)(REAL y, PAR p) {
+    REAL neg = p.d == 1 ? y + p.c : p.c * (y / p.c + p.d);
+    return y > 0 ? p.b : neg;
+}
 
 /* celu(alpha): below zero y = alpha (e^(x/alpha) - 1), slope e^(x/alpha) = y/alpha + 1 */
 FA_INLINE REAL FN(fwd_celu)(REAL x, PAR p) {
@@ -196,15 +213,18 @@ FA_INLINE REAL FN(fwd_softplus)(REAL x, PAR p) {
 FA_INLINE REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
 
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
- * are dropped where their small factor is exactly 0 (x = +-inf). */
+ * are dropped where their small factor is exactly 0 (x = +-inf).  beta = 0 is
+ * x / 2 (slope 1/2) everywhere: beta x is taken as 0 then, also at x = +-inf
+ * where 0 * inf would be NaN. */
 FA_INLINE REAL FN(fwd_swish)(REAL x, PAR p) {
     REAL bx = p.a == 0 ? 0 : p.a * x; /* beta = 0: x / 2, also at x = +-inf */
     REAL lo = p.a == 0 ? 0 : FN(fma_)(p.a, x, -bx);
     return FN(gated_sigmoid)(x, bx, lo);
 }
 FA_INLINE REAL FN(slope_swish)(REAL x, PAR p) {
-    REAL bx = p.a * x;
-    REAL s = FN(sigmoid_sum)(bx, FN(fma_)(p.a, x, -bx));
+    REAL bx = p.a == 0 ? 0 : p.a * x;
+    REAL lo = p.a == 0 ? 0 : FN(fma_)(p.a, x, -bx);
+    REAL s = FN(sigmoid_sum)(bx, lo);
     REAL ds = FN(sigmoid_slope_of)(bx);
     return s + (ds == 0 ? 0 : bx * ds);
 }

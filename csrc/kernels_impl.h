@@ -424,6 +424,36 @@ static double FN(weight_total)(const REAL *w, size_t rows) {
     return s;
 }
 
+/* A term t * v of a loss: exactly 0 where the target t is 0, whatever v
+ * (v may be -inf: a -inf logit, or a logit difference that overflows). */
+FA_INLINE double FN(target_times)(double t, double v) { return t == 0 ? 0 : t * v; }
+
+/* The weighted loss of a row: a row of zero weight adds exactly 0, even when
+ * its loss is infinite (a NaN loss, from NaN input, still shows). */
+FA_INLINE double FN(weighted)(double w, double row_loss) {
+    return w == 0 && row_loss == row_loss ? 0 : w * row_loss;
+}
+
+/* Softmax + cross-entropy of a row holding +inf (m = +inf), by the limit
+ * softmax_row takes: the +inf entries share the mass equally, the others get
+ * 0 (log p = -inf), and a NaN anywhere makes the whole row NaN.  Writes the
+ * gradient (and proba) and returns the row's loss -sum_j t_j log p_j. */
+static double FN(xent_posinf_row)(REAL *zr, const REAL *tr, REAL *proba, size_t n, REAL scale) {
+    int has_nan = FN(row_has_nan)(zr, n);
+    size_t c = FN(count_posinf)(zr, n);
+    REAL share = (REAL)1 / (REAL)c;
+    double log_c = log((double)c);
+    double row_loss = has_nan ? (double)NAN : 0;
+    for (size_t j = 0; j < n; j++) {
+        int top = zr[j] == (REAL)INFINITY;
+        row_loss += FN(target_times)((double)tr[j], top ? log_c : (double)INFINITY);
+        REAL pj = has_nan ? (REAL)NAN : (top ? share : 0);
+        if (proba) proba[j] = pj;
+        zr[j] = scale * (pj - tr[j]);
+    }
+    return row_loss;
+}
+
 double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
                            size_t cols) {
     double total = FN(weight_total)(w, rows);
@@ -434,20 +464,32 @@ double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, s
     for (size_t r = 0; r < rows; r++) {
         REAL *zr = z + r * cols;
         const REAL *tr = t + r * cols;
+        double wr = w ? (double)w[r] : 1.0;
+        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
         REAL m = FN(row_max)(zr, cols);
-        /* -sum_j t_j log p_j = (sum_j t_j) log s - sum_j t_j (z_j - m) */
-        double tz = 0, tsum = 0;
+        if (m == (REAL)INFINITY) {
+            loss += FN(weighted)(wr, FN(xent_posinf_row)(zr, tr, proba ? proba + r * cols : NULL,
+                                                         cols, scale));
+            continue;
+        }
+        /* -sum_j t_j log p_j = (sum_j t_j) log s - sum_j t_j (z_j - m), the
+         * differences in double: exact for float32.  A float64 difference
+         * can overflow (finite logits of huge spread); then it is formed
+         * halved, which is exact there, and t_j (z_j - m) / 2 doubled. */
+        double tz = 0, tsum = 0, md = (double)m;
         for (size_t j = 0; j < cols; j++) {
-            tz += (double)tr[j] * (double)(zr[j] - m);
-            tsum += (double)tr[j];
+            double zj = (double)zr[j], tj = (double)tr[j];
+            double d = zj - md;
+            double term = d - d == 0 || zj - zj != 0 ? FN(target_times)(tj, d)
+                                                     : 2 * FN(target_times)(tj, 0.5 * zj - 0.5 * md);
+            tz += term;
+            tsum += tj;
         }
         size_t top = FN(index_of)(zr, cols, m);
         REAL s = FN(exp_shifted)(zr, zr, cols, m);
         double log_s = log1p((double)FN(row_sum_except)(zr, cols, top));
-        double wr = w ? (double)w[r] : 1.0;
-        loss += wr * (tsum * log_s - tz);
+        loss += FN(weighted)(wr, tsum * log_s - tz);
         REAL inv_s = 1 / s;
-        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
         for (size_t j = 0; j < cols; j++) {
             REAL pj = zr[j] * inv_s;
             if (proba) proba[r * cols + j] = pj;
@@ -472,14 +514,18 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
         double row_loss = 0;
         for (size_t j = 0; j < cols; j++) {
             REAL v = zr[j];
-            /* -t log s - (1-t) log(1-s) = softplus(v) - t v */
-            REAL sp = (v > 0 ? v : 0) + LOG1P(EXP(-FN(fabs_)(v)));
-            row_loss += (double)sp - (double)tr[j] * (double)v;
+            double vd = (double)v, tj = (double)tr[j];
+            /* -t log s - (1-t) log(1-s) = softplus(v) - t v
+             *   = (1 - t) v + log1p(e^-|v|) for v > 0,  -t v + log1p(e^-|v|) else:
+             * no cancellation of max(v, 0) against t v, and a term whose
+             * factor (1 - t or t) is 0 adds exactly 0, also at v = +-inf */
+            double lin = v > 0 ? FN(target_times)(1 - tj, vd) : FN(target_times)(-tj, vd);
+            row_loss += lin + (double)LOG1P(EXP(-FN(fabs_)(v)));
             REAL pj = SIGMOID(v);
             if (proba) proba[r * cols + j] = pj;
             zr[j] = scale * (pj - tr[j]);
         }
-        loss += wr * row_loss;
+        loss += FN(weighted)(wr, row_loss);
     }
     return loss * inv_total;
 }

@@ -10,7 +10,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport uintptr_t
 
-from fastact._table import ACTIVATIONS, bind_params, c_params, lookup
+from fastact._table import ACTIVATIONS, bind_params, c_params, float32_problem, lookup
 
 cnp.import_array()
 
@@ -184,6 +184,7 @@ cdef class Activation:
     cdef int pattern
     cdef bint from_input
     cdef fa_params p
+    cdef object f32_problem        # why p cannot serve float32 data, or None
     cdef object alpha32, alpha64
     cdef size_t pieces
 
@@ -199,6 +200,7 @@ cdef class Activation:
         self.from_input = fa_slope_from_input[self.kind]
         self.p.a = a
         self.p.b = b
+        self.f32_problem = float32_problem(info, bound)
         if info.name == "prelu":
             alpha = bound["alpha"]
             self.alpha32 = np.ascontiguousarray(alpha, dtype=np.float32)
@@ -208,6 +210,14 @@ cdef class Activation:
                                  "in float32 too")
         if info.name == "maxout":
             self.pieces = bound["pieces"]
+
+    cdef inline int _check_params(self, int code) except -1:
+        """The scalar parameters as the kernels of dtype ``code`` will see
+        them (rounded to float32 for code 0) are usable: every entry point
+        calls this before it writes anything."""
+        if code == 0 and self.f32_problem is not None:
+            raise ValueError(self.f32_problem)
+        return 0
 
     @property
     def name(self):
@@ -266,6 +276,7 @@ cdef class Activation:
         cdef int code = _dtype_of(x, "x")
         cdef cnp.ndarray xa = <cnp.ndarray>x
         cdef int nt = _threads(n_threads)
+        self._check_params(code)
         if self.pattern == REDUCE:
             return self._maxout_forward(xa, out, code)
         cdef cnp.ndarray target
@@ -408,6 +419,7 @@ cdef class Activation:
         cdef int code = _dtype_of(delta, "delta")
         cdef cnp.ndarray d = <cnp.ndarray>delta
         cdef int nt = _threads(n_threads)
+        self._check_params(code)
         if self.pattern == REDUCE:
             return self._maxout_backward(y, d, x, code)
         _check_writable(d, "delta")
@@ -532,6 +544,7 @@ cdef class Activation:
         """
         cdef int code = self._check_matrix(z, "z")
         cdef cnp.ndarray za = <cnp.ndarray>z
+        self._check_params(code)
         if not (self.pattern == ELEMENTWISE or self.kind == FA_SOFTMAX
                 or self.kind == FA_LOG_SOFTMAX):
             raise ValueError(f"bias_forward supports elementwise activations and the "
@@ -568,6 +581,7 @@ cdef class Activation:
         """
         cdef int code = self._check_matrix(delta, "delta")
         cdef cnp.ndarray d = <cnp.ndarray>delta
+        self._check_params(code)
         if self.pattern != ELEMENTWISE:
             raise ValueError(f"backward_bias_grad supports elementwise activations, "
                              f"not {self.info.name}")

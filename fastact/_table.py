@@ -35,6 +35,12 @@ class _Param:
     expected: str = "a finite real number"
     kind: str = "real"               # "real", "int", "choice", "array"
     choices: tuple = ()
+    # the kernels only compare x (or beta x, or y) with this parameter: with
+    # float32 data one beyond the float32 range acts as +-inf, which gives the
+    # same results (a threshold of 1e300 is never exceeded).  Every other real
+    # parameter multiplies or divides and must stay finite (and, where it must
+    # be > 0, nonzero) when rounded to float32: see float32_problem.
+    compared: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class ActivationInfo:
 
 
 _POS = dict(check=_positive, expected="a real number > 0")
+_CMP = dict(compared=True)
 
 # name: (aliases, {param: _Param}, slope_from, pattern[, trainable])
 _SPECS = {
@@ -90,15 +97,15 @@ _SPECS = {
     "selu": ((), {"alpha": _Param(1.6732632423543772, **_POS),
                   "scale": _Param(1.0507009873554805, **_POS)}, "output", "elementwise"),
     "celu": ((), {"alpha": _Param(1.0, **_POS)}, "output", "elementwise"),
-    "softplus": ((), {"beta": _Param(1.0, **_POS), "threshold": _Param(20.0)},
+    "softplus": ((), {"beta": _Param(1.0, **_POS), "threshold": _Param(20.0, **_CMP)},
                  "output", "elementwise"),
     "softsign": ((), {}, "output", "elementwise"),
     "hard_sigmoid": ((), {}, "output", "elementwise"),
-    "hard_tanh": ((), {"min_val": _Param(-1.0), "max_val": _Param(1.0)},
+    "hard_tanh": ((), {"min_val": _Param(-1.0, **_CMP), "max_val": _Param(1.0, **_CMP)},
                   "output", "elementwise"),
     "relu6": ((), {}, "output", "elementwise"),
     "exp": ((), {}, "output", "elementwise"),
-    "step": ((), {"threshold": _Param(0.0)}, "output", "elementwise", False),
+    "step": ((), {"threshold": _Param(0.0, **_CMP)}, "output", "elementwise", False),
     "swish": (("silu",), {"beta": _Param(1.0)}, "input", "elementwise"),
     "gelu": ((), {"approximate": _Param("none", kind="choice", choices=("none", "tanh"),
                                         expected="'none' or 'tanh'")},
@@ -228,6 +235,30 @@ def bind_params(info, params):
         raise ValueError(f"hard_tanh: min_val must be < max_val, got "
                          f"min_val={bound['min_val']!r}, max_val={bound['max_val']!r}")
     return bound
+
+
+def float32_problem(info, bound):
+    """Why the bound parameters cannot run on float32 data, or None.
+
+    The kernels see the scalar parameters rounded to the dtype of the data
+    (the range checks of ``bind_params`` are made in float64).  A multiplying
+    parameter that rounds to +-inf in float32, or one that must be > 0 and
+    rounds to 0, would turn results into NaN (inf * 0, 0 / 0): such a
+    parameter is refused for float32 calls.  (prelu's alpha array is checked
+    when it is bound, for either dtype.)
+    """
+    for key, spec in info._param_specs.items():
+        if spec.kind != "real" or spec.compared:
+            continue
+        value = bound[key]
+        with np.errstate(over="ignore", under="ignore"):
+            v32 = float(np.float32(value))
+        if not (_finite(v32) and spec.check(v32)):
+            return (f"{info.name}: parameter {key!r}={value!r} is outside the float32 "
+                    f"range (it rounds to {v32!r} in float32 and must be "
+                    f"{spec.expected} there); use float64 data or a value the float32 "
+                    f"range holds")
+    return None
 
 
 # kernel name in C and the two scalar parameter slots (a, b), per activation

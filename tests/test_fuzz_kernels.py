@@ -300,13 +300,17 @@ def nan_source(canon, src64):
 
 def ref_params(name, params, dtype):
     """The parameters as the kernel sees them: scalars rounded to dtype
-    (prelu's alpha too); what the reference is evaluated with."""
+    (prelu's alpha too); what the reference is evaluated with.  step's
+    threshold is the exception: the kernel rounds it down to dtype, which
+    keeps x > threshold exact, so the reference takes it unrounded."""
     out = {}
     for k, v in params.items():
         if isinstance(v, str):
             out[k] = v
         elif k == "pieces":
             out[k] = int(v)
+        elif name == "step" and k == "threshold":
+            out[k] = float(v)
         elif isinstance(v, np.ndarray) or isinstance(v, (list, tuple)):
             out[k] = np.asarray(v, dtype=np.float64).astype(dtype).astype(np.float64)
         else:
@@ -414,9 +418,8 @@ def params_for(draw, name, shape):
             p["threshold"] = draw(st.floats(-10, 10))
     elif canon == "swish":
         if draw(st.booleans()):
-            # beta = 0 exactly: test_swish_beta_zero_at_infinity
-            p["beta"] = draw(st.one_of(st.sampled_from([-1.0, 1.0, 1e-3]), st.floats(-1e3, 1e3))
-                             .filter(lambda b: b != 0))
+            p["beta"] = draw(st.one_of(st.sampled_from([-1.0, 0.0, 1.0, 1e-3]),
+                                       st.floats(-1e3, 1e3)))
     elif canon == "gelu":
         if draw(st.booleans()):
             p["approximate"] = draw(st.sampled_from(["none", "tanh"]))
@@ -914,9 +917,6 @@ def test_fused_losses_fuzz(data):
     # that (huge logits: test_softmax_cross_entropy_huge_logits)
     zv = data.draw(hnp.arrays(dtype, (rows, cols), elements=st.one_of(
         st.floats(-30, 30, width=w), st.floats(-2.0**50, 2.0**50, width=w))), label="z")
-    with np.errstate(all="ignore"):
-        # logit spreads whose difference overflows: test_softmax_cross_entropy_huge_logits
-        assume(not np.isinf(zv - zv.max(axis=1, keepdims=True)).any() if rows else True)
     kind = data.draw(st.sampled_from(["onehot", "proba", "any"]), label="target kind")
     if kind == "onehot":
         t = np.eye(cols, dtype=dtype)[data.draw(st.lists(st.integers(0, cols - 1),
@@ -1123,8 +1123,6 @@ def test_float64_parameters_at_their_limits(name, value, x):
     reference result (float32 data: test_float32_parameters_out_of_float32_range)."""
     key = {"selu": "scale", "softplus": "beta", "swish": "beta"}.get(name, "alpha")
     params = {key: value}
-    # scale * alpha overflowing: test_selu_huge_parameter_product (BUG)
-    assume(not (name == "selu" and value > 1e307))
     if value < 1e-250:
         # the reference evaluates +-inf as +-1e400: times a tiny factor that is
         # finite (5e-324 * 1e400 ~ 5e76), so infinities have no reference here
@@ -1335,13 +1333,14 @@ def test_misaligned_buffers_reach_c():
         (r.returncode, r.stderr[-1500:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: scalar parameters are range-checked in float64 only and then cast to "
-    "float32 (par_from in act_scalar.h): alpha/beta/scale beyond the float32 "
-    "range become inf or 0 and the kernels return NaN: float32 "
-    "leaky_relu(alpha=1e300)(0) = NaN (expected 0), softplus(beta=1e300)(0) = NaN "
-    "(expected 0), swish(beta=1e300)(0) = NaN (expected 0), elu(alpha=1e300)(0) = "
-    "NaN, celu(alpha=1e-300)(0) = NaN; prelu checks its alpha in float32 and raises"))
+# ---------------------------------------------------------------------------
+# bugs fixed since, kept as regression tests: scalar parameters beyond the
+# float32 range reached float32 kernels as inf or 0 (NaN results); the fused
+# softmax + cross-entropy gave NaN for logits of huge spread and for a +inf
+# logit, and logistic + binary cross-entropy for +-inf logits; swish with
+# beta = 0 had a NaN slope at +-inf; selu overflowed scale * alpha.
+
+
 @pytest.mark.parametrize("name,params", [
     ("leaky_relu", {"alpha": 1e300}), ("elu", {"alpha": 1e300}), ("selu", {"scale": 1e300}),
     ("softplus", {"beta": 1e300}), ("swish", {"beta": 1e300}), ("celu", {"alpha": 1e-300})])
@@ -1355,10 +1354,6 @@ def test_float32_parameters_out_of_float32_range(name, params):
     assert_matches(y, exp, np.float32, what=f"{name}{params}", x=x)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: celu backward with alpha that is 0 in float32: slope y/alpha + 1 = "
-    "0/0 -> NaN; backward('celu', y=[-0.0], delta=[1], alpha=1e-300) float32 "
-    "gives NaN (expected 0 or ValueError)"))
 def test_celu_backward_tiny_alpha_float32():
     y = np.array([-0.0], np.float32)
     try:
@@ -1368,11 +1363,6 @@ def test_celu_backward_tiny_alpha_float32():
     assert np.isfinite(d).all(), d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: fa_softmax_xent forms t_j * (z_j - m) with z_j - m overflowing to -inf "
-    "for finite logits of huge spread, and 0 * -inf = NaN: "
-    "softmax_cross_entropy([[1e308, -1e308]], [[1, 0]]) returns NaN (expected 0.0); "
-    "float32 [[3e38, -3e38]] likewise"))
 @pytest.mark.parametrize("dtype,big", [(np.float64, 1e308), (np.float32, 3e38)])
 def test_softmax_cross_entropy_huge_logits(dtype, big):
     z = np.array([[big, -big]], dtype=dtype)
@@ -1380,12 +1370,6 @@ def test_softmax_cross_entropy_huge_logits(dtype, big):
     assert loss == 0.0 and np.isfinite(z).all(), (loss, z)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: swish with beta=0 (allowed: beta is any finite number): backward at "
-    "x = +-inf computes beta * x = 0 * inf = NaN inside slope_swish, so "
-    "backward('swish', None, [1, 1], x=[inf, -inf], beta=0.0) gives [nan, nan]; "
-    "the slope of x/2 is 0.5 everywhere (forward gives the limit +-inf, fixed in "
-    "65e8360)"))
 def test_swish_beta_zero_at_infinity():
     x = np.array([np.inf, -np.inf, 2.0])
     y = fastact.forward("swish", x.copy(), beta=0.0)
@@ -1394,32 +1378,109 @@ def test_swish_beta_zero_at_infinity():
     np.testing.assert_array_equal(d, [0.5, 0.5, 0.5])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: selu computes (scale * alpha) * expm1(x) below zero (fwd_selu, "
-    "act_scalar.h, 65e8360): when scale * alpha overflows the result is "
-    "inf * 0 = NaN at x = 0 and -inf for tiny x: float64 "
-    "selu(scale=1.7976931348623157e308) of [0.0, -0.0, -1e-320] gives "
-    "[nan, nan, -inf] (expected [0, -0, -2.9e-12]); selu(alpha=1.79e308)(0.0) = NaN; "
-    "float32 selu(scale=1e300)(0) = NaN likewise"))
-@pytest.mark.parametrize("params", [{"scale": 1.7976931348623157e308},
-                                    {"alpha": 1.7976931348623157e308}])
-def test_selu_huge_parameter_product(params):
-    x = np.array([0.0, -0.0, -1e-320, 1.0])
+@pytest.mark.parametrize("dtype,params", [
+    (np.float64, {"scale": 1.7976931348623157e308}),
+    (np.float64, {"alpha": 1.7976931348623157e308}),
+    (np.float64, {"alpha": 1e200, "scale": 1e200}),
+    (np.float32, {"scale": 3e38}), (np.float32, {"alpha": 3e38, "scale": 2.0})])
+def test_selu_huge_parameter_product(dtype, params):
+    """scale * alpha overflows although both are finite: forward and slope
+    are still right (near x = 0 the true values are finite, even tiny)."""
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    x = np.array([0.0, -0.0, -tiny, -1000 * tiny, -1e-30, -0.5, -30.0, -1e4, -np.inf, 1.0,
+                  np.nan], dtype=dtype)
     try:
         y = fastact.forward("selu", x.copy(), **params)
     except ERRORS:
         return
-    exp = R.forward_ref("selu", x, **params)
-    assert_matches(y, exp, np.float64, what=f"selu{params}", x=x)
+    p = ref_params("selu", params, dtype)
+    x64 = x.astype(np.float64)
+    exp = R.forward_ref("selu", x64, **p)
+    assert_matches(y, exp, dtype, what=f"selu{params}", x=x)
+    d = fastact.backward("selu", y, np.ones_like(x), **params)
+    # the slope as a function of the rounded y (backward sees y, not x)
+    y64 = y.astype(np.float64)
+    d_exp, d_scale = R.backward_ref("selu", y64, np.ones_like(y64), **p)
+    assert_matches(d, d_exp, dtype, scale=d_scale, what=f"selu{params} slope", x=x)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: softmax_cross_entropy with a +inf logit gives NaN loss and NaN gradient "
-    "(z - m = inf - inf) although forward('softmax') handles +inf: z=[[inf, 0]], "
-    "t=[[1, 0]]: expected loss 0, gradient [0, 0]"))
 def test_softmax_cross_entropy_infinite_logit():
     z = np.array([[np.inf, 0.0]])
     loss = fastact.softmax_cross_entropy(z, np.array([[1.0, 0.0]]))
     assert loss == 0.0 and np.array_equal(z, [[0.0, 0.0]]), (loss, z)
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: d.name)
+def test_softmax_cross_entropy_follows_softmax_at_infinities(dtype):
+    """Rows with +-inf and NaN logits: proba is forward('softmax'), the
+    gradient p - t (over the rows), terms of zero target add exactly 0 to the
+    loss, others -t log p (inf where p = 0)."""
+    inf, nan = np.inf, np.nan
+    z0 = np.array([[inf, 0.0, inf, -inf],      # two +inf entries share the mass
+                   [1.0, -inf, 2.0, 0.5],      # -inf logit of zero target
+                   [inf, 3.0, nan, 0.0],       # NaN with +inf: all NaN
+                   [1.0, nan, 2.0, 0.5]], dtype=dtype)
+    t = np.array([[0.5, 0.0, 0.5, 0.0],
+                  [0.0, 0.0, 1.0, 0.0],
+                  [1.0, 0.0, 0.0, 0.0],
+                  [0.0, 0.0, 1.0, 0.0]], dtype=dtype)
+    soft = fastact.forward("softmax", z0.copy())
+    row1 = math.log1p(math.exp(-1) + math.exp(-1.5))      # -log p of the 2.0 entry
+    for rows, loss_ok in [([0], lambda v: abs(v - math.log(2)) < 1e-6),
+                          ([1], lambda v: abs(v - row1) < 1e-6),
+                          ([2], math.isnan), ([3], math.isnan),
+                          ([0, 1], lambda v: abs(v - (math.log(2) + row1) / 2) < 1e-6)]:
+        z = z0[rows].copy()
+        proba = np.empty_like(z)
+        loss = fastact.softmax_cross_entropy(z, t[rows], proba=proba)
+        assert loss_ok(loss), (rows, loss)
+        np.testing.assert_array_equal(proba, soft[rows])
+        with np.errstate(invalid="ignore"):
+            want = (soft[rows] - t[rows]) / np.asarray(len(rows), dtype)
+        np.testing.assert_allclose(z, want, rtol=1e-6, atol=0)
+    # a nonzero target on a -inf logit (or on a finite one beside +inf): +inf
+    assert fastact.softmax_cross_entropy(np.array([[0.0, -inf]], dtype),
+                                         np.array([[0.5, 0.5]])) == inf
+    assert fastact.softmax_cross_entropy(np.array([[inf, 0.0]], dtype),
+                                         np.array([[0.0, 1.0]])) == inf
+    # a row of zero weight adds 0 even when its loss is infinite
+    z = np.array([[inf, 0.0], [0.0, 0.0]], dtype)
+    loss = fastact.softmax_cross_entropy(z, np.array([[0.0, 1.0], [1.0, 0.0]]),
+                                         sample_weight=np.array([0.0, 1.0]))
+    assert abs(loss - math.log(2)) < 1e-6 and np.array_equal(z[0], [0.0, 0.0]), (loss, z)
+
+
+def test_softmax_cross_entropy_huge_spread_partial_target():
+    """A logit difference that overflows float64 while t_j (z_j - m) does not:
+    the loss is finite and right."""
+    z = np.array([[1e308, -1e308]])
+    loss = fastact.softmax_cross_entropy(z, np.array([[0.5, 0.5]]))
+    assert loss == 1e308, loss
+    np.testing.assert_array_equal(z, [[0.5, -0.5]])
+    z = np.array([[1e308, -1e308, -1e308]])
+    assert fastact.softmax_cross_entropy(z, np.array([[0.0, 1.0, 1.0]])) == np.inf
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: d.name)
+def test_logistic_cross_entropy_at_infinite_logits(dtype):
+    """softplus(z) - t z at z = +-inf by its limit: 0 where the target agrees
+    (t = 1 at +inf: inf - inf before; t = 0 at -inf: 0 * -inf before), inf
+    where it does not; the gradient sigmoid(z) - t."""
+    inf = np.inf
+    z = np.array([[inf, -inf], [-inf, inf]], dtype=dtype)
+    t = np.array([[1.0, 0.0], [0.0, 1.0]])
+    proba = np.empty_like(z)
+    loss = fastact.logistic_cross_entropy(z, t, proba=proba)
+    assert loss == 0.0, loss
+    np.testing.assert_array_equal(proba, [[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(z, np.zeros((2, 2)))
+    for zz, tt in [([inf], [0.0]), ([inf], [0.5]), ([-inf], [1.0]), ([-inf], [0.5])]:
+        loss = fastact.logistic_cross_entropy(np.array([zz], dtype), np.array([tt]))
+        assert loss == inf, (zz, tt, loss)
+    assert math.isnan(fastact.logistic_cross_entropy(np.array([[np.nan]], dtype),
+                                                     np.array([[0.0]])))
+    # huge finite logits whose target agrees: loss log1p(e^-|z|), no cancellation
+    big = float(np.finfo(dtype).max)
+    z = np.array([[big, -big, 40.0]], dtype=dtype)
+    loss = fastact.logistic_cross_entropy(z, np.array([[1.0, 0.0, 1.0]]))
+    assert abs(loss - math.log1p(math.exp(-40.0))) <= 1e-5 * math.exp(-40.0), loss

@@ -219,6 +219,49 @@ def test_activation_object_rejects_like_the_functions():
     check_rejected(swish.backward, (None, np.ones((4, 6))), {}, ValueError, "x")
 
 
+@pytest.mark.parametrize("name,params", [
+    ("leaky_relu", {"alpha": 1e300}), ("elu", {"alpha": 1e39}), ("elu", {"alpha": 1e-46}),
+    ("celu", {"alpha": 1e-300}), ("selu", {"scale": 1e300}), ("selu", {"alpha": 1e-50}),
+    ("softplus", {"beta": 1e300}), ("softplus", {"beta": 1e-300}), ("swish", {"beta": -1e300})])
+def test_parameters_beyond_the_float32_range_with_float32_data(name, params):
+    """Valid in float64, but inf (or 0 where it must be > 0) in float32:
+    every entry point refuses float32 data, naming the parameter, before it
+    writes anything; float64 data is accepted."""
+    key = next(iter(params))
+    x32, d32 = _x(dtype=np.float32), np.ones((4, 6), np.float32)
+    y32 = np.tanh(x32)
+    act = fastact.activation(name, **params)                # binding is dtype-free
+    calls = [
+        (fwd, (name, x32), params), (fwd, (name, x32), dict(params, out=np.empty_like(x32))),
+        (bwd, (name, y32, d32), dict(params, x=x32)),
+        (fastact.bias_act_forward, (name, x32, np.zeros(6, np.float32)), params),
+        (fastact.backward_bias_grad, (name, y32, d32), dict(params, x=x32)),
+        (act.forward, (x32,), {}), (act.backward, (y32, d32), {"x": x32}),
+        (act.bias_forward, (x32, np.zeros(6, np.float32)), {}),
+        (act.backward_bias_grad, (y32, d32), {"x": x32}),
+        (fwd, (name, np.zeros((0, 3), np.float32)), params),
+    ]
+    for fn, args, kwargs in calls:
+        msg = check_rejected(fn, args, kwargs, ValueError, key, "float32 range")
+        assert name in msg
+    x64 = _x()
+    assert np.isfinite(fwd(name, x64.copy(), **params)).all()
+    assert act.forward(x64.copy()) is not None
+
+
+def test_compared_parameters_may_exceed_the_float32_range():
+    """threshold, min_val and max_val are only compared with: beyond the
+    float32 range they act as +-inf, which gives the right results."""
+    x = _x(dtype=np.float32)
+    np.testing.assert_array_equal(fwd("hard_tanh", x.copy(), min_val=-1e300, max_val=1e300), x)
+    np.testing.assert_array_equal(fwd("step", x.copy(), threshold=1e300), np.zeros_like(x))
+    np.testing.assert_array_equal(fwd("step", x.copy(), threshold=-1e300), np.ones_like(x))
+    y = fwd("softplus", x.copy(), threshold=-1e300)
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(fwd("swish", x.copy(), beta=1e-300),
+                                  fwd("swish", x.copy(), beta=0.0))
+
+
 def test_unknown_name_in_the_table_suggests_the_closest():
     with pytest.raises(KeyError, match="'tanh'"):
         fastact.ACTIVATIONS["tanhh"]
