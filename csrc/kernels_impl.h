@@ -454,47 +454,152 @@ static double FN(xent_posinf_row)(REAL *zr, const REAL *tr, REAL *proba, size_t 
     return row_loss;
 }
 
-double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
-                           size_t cols) {
+/* sum_j t_j (z_j - m) of a row (and sum_j t_j to *tsum), in double: the
+ * differences are exact for float32.  A float64 difference can overflow
+ * (finite logits of huge spread); then it is formed halved, which is exact
+ * there, and t_j (z_j - m) / 2 doubled. */
+FA_INLINE double FN(xent_target_terms)(const REAL *zr, const REAL *tr, size_t cols, REAL m,
+                                       double *tsum) {
+    double tz = 0, ts = 0, md = (double)m;
+    for (size_t j = 0; j < cols; j++) {
+        double zj = (double)zr[j], tj = (double)tr[j];
+        double d = zj - md;
+        double term = d - d == 0 || zj - zj != 0 ? FN(target_times)(tj, d)
+                                                 : 2 * FN(target_times)(tj, 0.5 * zj - 0.5 * md);
+        tz += term;
+        ts += tj;
+    }
+    *tsum = ts;
+    return tz;
+}
+
+#define XENT_BLOCK 2048
+#define XENT_MAX_COLS 64
+
+/* Reductions of a short row (at most XENT_MAX_COLS), in sequence: the
+ * 16-lane forms spend most of their time folding a row of 10 classes
+ * (scalar stores into the lane array, then vector loads: store-forwarding
+ * stalls).  sum of v_j over j != skip (skip >= n: all of them); max ignoring
+ * NaN, as row_max. */
+FA_INLINE REAL FN(short_sum)(const REAL *v, size_t n, size_t skip) {
+    REAL s = 0;
+    for (size_t j = 0; j < n; j++) s += j == skip ? 0 : v[j];
+    return s;
+}
+
+FA_INLINE REAL FN(short_max)(const REAL *v, size_t n) {
+    REAL m = -(REAL)INFINITY;
+    for (size_t j = 0; j < n; j++) m = v[j] > m ? v[j] : m;
+    return m;
+}
+
+/* One row of softmax + cross-entropy: writes the gradient scale * (p - t)
+ * over z (and p to proba_r) and returns the row's weighted loss. */
+static double FN(xent_row)(REAL *zr, const REAL *tr, REAL *proba_r, size_t cols, double wr,
+                           REAL scale) {
+    int short_row = cols <= XENT_MAX_COLS;     /* the sums xent_block makes */
+    REAL m = short_row ? FN(short_max)(zr, cols) : FN(row_max)(zr, cols);
+    if (m == (REAL)INFINITY)
+        return FN(weighted)(wr, FN(xent_posinf_row)(zr, tr, proba_r, cols, scale));
+    double tsum, tz = FN(xent_target_terms)(zr, tr, cols, m, &tsum);
+    size_t top = FN(index_of)(zr, cols, m);
+    REAL s;
+    double rest;
+    if (short_row) {
+        for (size_t j = 0; j < cols; j++) zr[j] = FN(exp_diff)(zr[j], m);
+        s = FN(short_sum)(zr, cols, cols);
+        rest = (double)FN(short_sum)(zr, cols, top);
+    } else {
+        s = FN(exp_shifted)(zr, zr, cols, m);
+        rest = (double)FN(row_sum_except)(zr, cols, top);
+    }
+    double log_s = fa_log1p_f64(rest);
+    REAL inv_s = 1 / s;
+    for (size_t j = 0; j < cols; j++) {
+        REAL pj = zr[j] * inv_s;
+        if (proba_r) proba_r[j] = pj;
+        zr[j] = scale * (pj - tr[j]);
+    }
+    return FN(weighted)(wr, tsum * log_s - tz);
+}
+
+/* Few classes (digits: 10) make a loop per row mostly remainder, so rows go
+ * in blocks of at most XENT_BLOCK elements: the per-row scalars (max, 1/sum,
+ * weight) are broadcast into block-sized arrays and the exponentials and the
+ * gradient run as flat loops over the block, vectorized across rows.  The
+ * arithmetic is xent_row's, operation for operation, so both give the same
+ * bits; a block holding a +inf logit takes xent_row (its limit rules). */
+
+/* Adds the block's row losses to *loss in row order and returns 1; returns
+ * 0 with nothing written when a row holds +inf (the caller goes row by row). */
+FA_INLINE int FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
+                          size_t cols, double inv_total, REAL scale_all, REAL *e, REAL *rep,
+                          REAL *srep, double *loss) {
+    size_t n = nb * cols;
+    double tz[XENT_BLOCK / 2], tsum[XENT_BLOCK / 2], lg[XENT_BLOCK / 2];
+    size_t top[XENT_BLOCK / 2];
+    for (size_t r = 0; r < nb; r++) {
+        const REAL *zr = zb + r * cols;
+        REAL m = FN(short_max)(zr, cols);
+        if (m == (REAL)INFINITY) return 0;
+        tz[r] = FN(xent_target_terms)(zr, tb + r * cols, cols, m, &tsum[r]);
+        top[r] = FN(index_of)(zr, cols, m);
+        for (size_t j = 0; j < cols; j++) rep[r * cols + j] = m;
+    }
+    for (size_t i = 0; i < n; i++) e[i] = FN(exp_diff)(zb[i], rep[i]);
+    for (size_t r = 0; r < nb; r++) {
+        const REAL *er = e + r * cols;
+        REAL inv_s = 1 / FN(short_sum)(er, cols, cols);
+        lg[r] = (double)FN(short_sum)(er, cols, top[r]);
+        for (size_t j = 0; j < cols; j++) rep[r * cols + j] = inv_s;
+        if (wb) {
+            REAL sc = (REAL)((double)wb[r] * inv_total);
+            for (size_t j = 0; j < cols; j++) srep[r * cols + j] = sc;
+        }
+    }
+    for (size_t r = 0; r < nb; r++) lg[r] = fa_log1p_f64(lg[r]);
+    for (size_t r = 0; r < nb; r++)
+        *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, tsum[r] * lg[r] - tz[r]);
+    if (pb)
+        for (size_t i = 0; i < n; i++) pb[i] = e[i] * rep[i];
+    if (wb)
+        for (size_t i = 0; i < n; i++) zb[i] = srep[i] * (e[i] * rep[i] - tb[i]);
+    else
+        for (size_t i = 0; i < n; i++) zb[i] = scale_all * (e[i] * rep[i] - tb[i]);
+    return 1;
+}
+
+FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
+                                      size_t rows, size_t cols) {
     double total = FN(weight_total)(w, rows);
     /* all weights zero: nothing to learn from, so loss and gradient are 0 */
     double inv_total = total > 0 ? 1.0 / total : 0.0;
     double loss = 0;
     REAL scale_all = (REAL)inv_total;
-    for (size_t r = 0; r < rows; r++) {
-        REAL *zr = z + r * cols;
-        const REAL *tr = t + r * cols;
+    size_t r = 0;
+    REAL *scratch = cols >= 2 && cols <= XENT_MAX_COLS && rows > 1
+                        ? (REAL *)malloc(3 * XENT_BLOCK * sizeof(REAL)) : NULL;
+    if (scratch) {
+        size_t nb = XENT_BLOCK / cols;          /* <= XENT_BLOCK / 2 rows */
+        for (; r < rows; r += nb) {
+            if (nb > rows - r) nb = rows - r;
+            size_t off = r * cols;
+            if (!FN(xent_block)(z + off, t + off, w ? w + r : NULL, proba ? proba + off : NULL,
+                                nb, cols, inv_total, scale_all, scratch, scratch + XENT_BLOCK,
+                                scratch + 2 * XENT_BLOCK, &loss))
+                for (size_t q = r; q < r + nb; q++) {
+                    double wr = w ? (double)w[q] : 1.0;
+                    loss += FN(xent_row)(z + q * cols, t + q * cols,
+                                         proba ? proba + q * cols : NULL, cols, wr,
+                                         w ? (REAL)(wr * inv_total) : scale_all);
+                }
+        }
+        free(scratch);
+    }
+    for (; r < rows; r++) {
         double wr = w ? (double)w[r] : 1.0;
-        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
-        REAL m = FN(row_max)(zr, cols);
-        if (m == (REAL)INFINITY) {
-            loss += FN(weighted)(wr, FN(xent_posinf_row)(zr, tr, proba ? proba + r * cols : NULL,
-                                                         cols, scale));
-            continue;
-        }
-        /* -sum_j t_j log p_j = (sum_j t_j) log s - sum_j t_j (z_j - m), the
-         * differences in double: exact for float32.  A float64 difference
-         * can overflow (finite logits of huge spread); then it is formed
-         * halved, which is exact there, and t_j (z_j - m) / 2 doubled. */
-        double tz = 0, tsum = 0, md = (double)m;
-        for (size_t j = 0; j < cols; j++) {
-            double zj = (double)zr[j], tj = (double)tr[j];
-            double d = zj - md;
-            double term = d - d == 0 || zj - zj != 0 ? FN(target_times)(tj, d)
-                                                     : 2 * FN(target_times)(tj, 0.5 * zj - 0.5 * md);
-            tz += term;
-            tsum += tj;
-        }
-        size_t top = FN(index_of)(zr, cols, m);
-        REAL s = FN(exp_shifted)(zr, zr, cols, m);
-        double log_s = log1p((double)FN(row_sum_except)(zr, cols, top));
-        loss += FN(weighted)(wr, tsum * log_s - tz);
-        REAL inv_s = 1 / s;
-        for (size_t j = 0; j < cols; j++) {
-            REAL pj = zr[j] * inv_s;
-            if (proba) proba[r * cols + j] = pj;
-            zr[j] = scale * (pj - tr[j]);
-        }
+        loss += FN(xent_row)(z + r * cols, t + r * cols, proba ? proba + r * cols : NULL, cols,
+                             wr, w ? (REAL)(wr * inv_total) : scale_all);
     }
     return loss * inv_total;
 }
@@ -544,6 +649,8 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
 #undef PTR_BIAS
 #undef PTR_BWD
 #undef GEN_ROWWISE
+#undef XENT_BLOCK
+#undef XENT_MAX_COLS
 #undef GEN_ROWWISE_BWD
 #undef FN
 #undef PAR

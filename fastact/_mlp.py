@@ -20,8 +20,6 @@ Beyond scikit-learn:
 - training runs in float32 when X is float32 (float64 otherwise).
 """
 
-import ctypes
-import threading
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -51,9 +49,9 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from fastact import _mlp_validation as _params
+from fastact._blas_threads import single_threaded_blas as _single_threaded_blas
 from fastact._kernels import Activation
 from fastact._mlp_core import Network
 from fastact._optimizers import AdamOptimizer, SGDOptimizer
@@ -63,72 +61,6 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
 
-class _SingleThreadedBlas:
-    """Context manager: BLAS runs one thread while any fit runs.
-
-    OpenBLAS's multithreaded GEMM rounds differently from its single-threaded
-    one, and the weights must not depend on the thread count, so training
-    runs BLAS on one thread.  OpenBLAS (pthreads) has one process-wide
-    setting: the first fit to enter saves the user's setting and sets 1, the
-    last to leave restores it, whatever threads they run in.  The setters
-    are called directly (threadpoolctl ignores OpenBLAS changes made from a
-    thread other than the first one that used it).  While a fit runs, BLAS
-    calls elsewhere in the process run single-threaded too.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = None
-        # resolved once: scanning the loaded libraries takes tens of ms
-        self._libs = []
-        for lc in ThreadpoolController().lib_controllers:
-            if lc.user_api != "blas":
-                continue
-            pair = None
-            if lc.internal_api == "openblas" and lc.threading_layer == "pthreads":
-                pair = _openblas_thread_functions(lc.filepath)
-            self._libs.append(pair or (lc.get_num_threads, lc.set_num_threads))
-
-    def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                self._saved = [get() for get, _ in self._libs]
-                for (_, set_), n in zip(self._libs, self._saved):
-                    if n is not None and n != 1:
-                        set_(1)
-            self._users += 1
-        return self
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                for (get, set_), n in zip(self._libs, self._saved):
-                    if n is not None and get() != n:
-                        set_(n)
-                self._saved = None
-
-
-def _openblas_thread_functions(path):
-    """(get, set) of an OpenBLAS library's thread count, or None."""
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError:
-        return None
-    for prefix, suffix in (("", ""), ("scipy_", ""), ("scipy_", "64_"), ("", "64_")):
-        try:
-            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
-            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
-        except AttributeError:
-            continue
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        return get, set_
-    return None
-
-
-_single_threaded_blas = _SingleThreadedBlas()
 
 _NONFINITE_MSG = ("Solver produced non-finite parameter weights. The input data may "
                   "contain large values and need to be preprocessed.")

@@ -31,14 +31,28 @@ from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import scipy.sparse as sp
 
+from fastact._blas_threads import single_threaded_blas
 from fastact._kernels import Activation
-from fastact._table import c_params
+from fastact._table import c_params, float32_problem
 
 cnp.import_array()
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int fa_omp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int fa_omp_max_threads(void) { return 1; }
+    #endif
+    """
+    int fa_omp_max_threads() nogil
 
 
 cdef extern from "fastact.h" nogil:
@@ -549,18 +563,19 @@ cdef int _train_step(Network net, floating *P, const int64_t *rows, Py_ssize_t B
     return STEP_OK
 
 
-cdef int _forward_rows(Network net, floating *P, Data *d, const int64_t *rows, Py_ssize_t n,
-                       floating *out, floating *work, Py_ssize_t chunk, Py_ssize_t buf_size,
-                       bint check_finite, int nt) noexcept nogil:
-    """Inference: the output activations of n rows (rows[i], or i when rows
-    is NULL) into out (n x n_outputs).  `work` holds 3 buffers of buf_size,
-    then a chunk of row indices and a chunk of gathered input rows.
+cdef int _forward_rows(Network net, floating *P, Data *d, const int64_t *rows, Py_ssize_t first,
+                       Py_ssize_t n, floating *out, floating *work, Py_ssize_t chunk,
+                       Py_ssize_t buf_size, bint check_finite, int nt) noexcept nogil:
+    """Inference: the output activations of rows first..n-1 (rows[i], or i
+    when rows is NULL) into out (n x n_outputs), `chunk` rows at a time.
+    `work` holds 3 buffers of buf_size, then a chunk of row indices and a
+    chunk of gathered input rows.
 
     Returns 1 when check_finite is set and the first layer's output of some
     row is not finite (X holds NaN or inf, or overflows), else 0."""
     cdef Layer *L = net.layers
     cdef Py_ssize_t n_layers = net.n_layers, nf = net.n_features, no = net.n_outputs
-    cdef Py_ssize_t r0 = 0, c, l, i, lda = nf
+    cdef Py_ssize_t r0 = first, c, l, i, lda = nf
     cdef floating *bufs[2]
     cdef floating *pre_buf = work + 2 * buf_size
     cdef int64_t *idx = <int64_t *>(work + 3 * buf_size)
@@ -717,6 +732,10 @@ cdef class Network:
         ly.from_input = fa_slope_from_input[ly.kind] and info.pattern == "elementwise"
         if info.pattern == "elementwise":
             ly.pattern = PAT_ELEMENTWISE
+            if self.is_f32:
+                problem = float32_problem(info, act.params)
+                if problem is not None:
+                    raise ValueError(f"hidden layer {l + 1}: {problem}")
             _, a, b = c_params(info, act.params)
             ly.p.a = a
             ly.p.b = b
@@ -1200,14 +1219,21 @@ cdef class Network:
 
 cdef int _forward_call(Network net, floating *kind, Data *d, cnp.ndarray rows_arr, Py_ssize_t n,
                        cnp.ndarray out, bint check_finite) except -1:
-    """Allocates the inference workspace and runs _forward_rows without the GIL."""
-    cdef Py_ssize_t chunk = min(n, PREDICT_CHUNK), maxw = 1, l, buf_size
+    """Runs _forward_rows without the GIL: chunks of PREDICT_CHUNK rows, spread
+    over the OpenMP threads (threadpoolctl's limit), each with its own
+    workspace and single-threaded BLAS.  The chunks do not depend on the
+    thread count, so neither do the results (see fastact._blas_threads)."""
+    cdef Py_ssize_t chunk = min(n, PREDICT_CHUNK), maxw = 1, l, buf_size, k
     for l in range(net.n_layers):
         maxw = max(maxw, net.layers[l].fan_out)
     buf_size = _round_up(chunk * maxw)
-    cdef size_t nbytes = (3 * buf_size + chunk * net.n_features) * sizeof(floating) \
-        + chunk * sizeof(int64_t)
-    cdef floating *work = <floating *>malloc(nbytes)
+    cdef Py_ssize_t n_chunks = (n + chunk - 1) // chunk
+    cdef int nt = <int>min(<Py_ssize_t>fa_omp_max_threads(), n_chunks)
+    # per thread: 3 buffers, the gathered rows and their indices, 64-byte aligned
+    cdef Py_ssize_t per_thread = _round_up(3 * buf_size + chunk * net.n_features
+                                           + (chunk * sizeof(int64_t) + sizeof(floating) - 1)
+                                           // sizeof(floating))
+    cdef floating *work = <floating *>malloc(nt * per_thread * sizeof(floating))
     if work == NULL:
         raise MemoryError()
     cdef const int64_t *rows = NULL
@@ -1215,16 +1241,28 @@ cdef int _forward_call(Network net, floating *kind, Data *d, cnp.ndarray rows_ar
         rows = <const int64_t *>cnp.PyArray_DATA(rows_arr)
     cdef floating *P = <floating *>net.P
     cdef floating *o = <floating *>cnp.PyArray_DATA(out)
-    cdef int status
-    # The activation kernels run on this thread only: OpenMP workers that
-    # spin-wait after a parallel region take the cores from OpenBLAS's own
-    # threads (P2, 10k rows at 2 threads: 237 ms with both pools, 46 ms with
-    # BLAS alone), and the activations are a few percent of the GEMM time.
-    cdef int nt = 1
-    with nogil:
-        status = _forward_rows(net, P, d, rows, n, o, work, chunk, buf_size, check_finite, nt)
-    free(work)
-    return status
+    cdef int status = 0
+    # The activation kernels are not split further (n_threads 1): the chunks
+    # already keep every thread busy.
+    try:
+        if n <= SMALL_ROWS:         # no BLAS call (_matmul): no need to pin it
+            with nogil:
+                status = _forward_rows(net, P, d, rows, 0, n, o, work, chunk, buf_size,
+                                       check_finite, 1)
+        else:
+            with single_threaded_blas, nogil:
+                if nt == 1:
+                    status = _forward_rows(net, P, d, rows, 0, n, o, work, chunk, buf_size,
+                                           check_finite, 1)
+                else:
+                    for k in prange(n_chunks, schedule="static", num_threads=nt):
+                        status += _forward_rows(net, P, d, rows, k * chunk,
+                                                min(n, (k + 1) * chunk), o,
+                                                work + threadid() * per_thread, chunk,
+                                                buf_size, check_finite, 1)
+    finally:
+        free(work)
+    return 1 if status else 0
 
 
 def _rebuild_network(units, acts, dropout, loss, dtype, params, opt_state):

@@ -271,12 +271,6 @@ def test_parallel_fits_leave_the_blas_thread_count_alone():
 
 
 @needs_mlp
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: while any fit runs, BLAS is pinned to one thread process-wide "
-    "(fastact/_mlp.py), and float32 GEMM results depend on the BLAS thread count, "
-    "so a float32 predict made while another thread fits a model differs (~2e-7) "
-    "from the same predict made alone: 20 of 20 predict_proba calls of a "
-    "(256, 128) network on 5000 rows differ; predict alone is deterministic"))
 def test_predict_while_other_threads_fit():
     before = blas_threads()
     if max(before, default=1) < 2:

@@ -57,6 +57,27 @@ def test_same_random_state_same_weights_whatever_the_thread_count(kw):
     assert not np.array_equal(other, weights[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predictions_do_not_depend_on_the_thread_count(dtype):
+    # several chunks of rows (predict spreads them over the OpenMP threads,
+    # each with single-threaded BLAS), dense and through the full path
+    X, y = _digits(dtype)
+    clf = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=3, random_state=0).fit(X, y)
+    big = np.tile(X, (2, 1))
+    outs = []
+    for threads in (1, 2, 3, 1):
+        with threadpool_limits(threads):
+            outs.append((clf.predict_proba(big), clf.predict_proba(np.asfortranarray(big)),
+                         clf.predict_proba(big[:7])))
+    for o in outs[1:]:
+        for a, b in zip(o, outs[0]):
+            np.testing.assert_array_equal(a, b)
+    with threadpool_limits(2, user_api="blas"):       # and the user's setting stays
+        clf.predict_proba(big)
+        assert all(info["num_threads"] == 2 for info in threadpool_info()
+                   if info["user_api"] == "blas")
+
+
 def test_fits_in_concurrent_threads_equal_sequential_fits():
     X, y = _digits(np.float32)
     configs = [dict(random_state=i, hidden_layer_sizes=(40,), max_iter=8) for i in range(4)]

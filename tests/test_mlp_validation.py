@@ -279,3 +279,14 @@ def test_activation_spec_errors_name_the_choices():
     with pytest.raises(InvalidParameterError, match="'dropout' parameter of MLPRegressor"):
         MLPRegressor(hidden_layer_sizes=(3, 3), dropout=[0.1, 1.5]).fit(X, Y)
     assert "leaky_relu" in fastact.ACTIVATIONS
+
+
+def test_float32_fit_refuses_parameters_outside_the_float32_range():
+    # scale=1e300 is a valid float64 selu parameter but rounds to inf in float32
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), activation=("selu", {"scale": 1e300}),
+                        max_iter=2)
+    with pytest.raises(ValueError, match="float32"):
+        clf.fit(X.astype(np.float32), y)
+    assert not hasattr(clf, "coefs_")
