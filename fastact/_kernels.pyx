@@ -121,10 +121,29 @@ cdef inline tuple _shape(cnp.ndarray a):
 
 
 cdef inline bint _same_layout(cnp.ndarray a, cnp.ndarray b):
-    """Both walk memory in the same flat order without gaps."""
+    """Both walk memory in the same flat order without gaps, and both are
+    aligned (the C loops read them as float* / double*)."""
+    if not (cnp.PyArray_ISALIGNED(a) and cnp.PyArray_ISALIGNED(b)):
+        return False
     if cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(b):
         return True
     return cnp.PyArray_IS_F_CONTIGUOUS(a) and cnp.PyArray_IS_F_CONTIGUOUS(b)
+
+
+# A pointer to a float that is not 4-byte aligned (np.frombuffer(..., offset=1),
+# packed structured fields, buffers handed over by pickle protocol 5) is
+# undefined behaviour in C even where x86 tolerates it: misaligned arrays are
+# copied on the way in (and written back), or refused where the API takes
+# only C-contiguous buffers.
+
+cdef inline bint _c_ready(cnp.ndarray a):
+    """C-contiguous and aligned: the C loops may use a's buffer as it is."""
+    return cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)
+
+
+cdef inline cnp.ndarray _c_input(object a, object dtype=None):
+    """a (read only by C) as a C-contiguous, aligned array: itself when it is one."""
+    return np.require(a, dtype=dtype, requirements=("C", "A"))
 
 
 cdef inline bint _extent(cnp.ndarray a, char **lo, char **hi):
@@ -203,8 +222,8 @@ cdef class Activation:
         self.f32_problem = float32_problem(info, bound)
         if info.name == "prelu":
             alpha = bound["alpha"]
-            self.alpha32 = np.ascontiguousarray(alpha, dtype=np.float32)
-            self.alpha64 = np.ascontiguousarray(alpha, dtype=np.float64)
+            self.alpha32 = _c_input(alpha, np.float32)
+            self.alpha64 = _c_input(alpha, np.float64)
             if not (np.all(self.alpha32 > 0) and np.all(np.isfinite(self.alpha32))):
                 raise ValueError("prelu: parameter 'alpha' must be finite and > 0 "
                                  "in float32 too")
@@ -298,8 +317,7 @@ cdef class Activation:
         if self.pattern == ELEMENTWISE and _same_layout(xa, target):
             self._forward_flat(xa, target, code, nt)
             return target
-        if self.pattern != ELEMENTWISE and cnp.PyArray_IS_C_CONTIGUOUS(xa) \
-                and cnp.PyArray_IS_C_CONTIGUOUS(target):
+        if self.pattern != ELEMENTWISE and _c_ready(xa) and _c_ready(target):
             self._forward_rows(xa, target, code, nt)
             return target
         # other strides: compute on a C-ordered copy, then write back
@@ -374,9 +392,9 @@ cdef class Activation:
             if out.shape != shape:
                 raise ValueError(f"maxout: out must have shape {shape}, got {out.shape}")
             _check_writable(out, "out")
-        cdef cnp.ndarray xc = np.ascontiguousarray(x)
+        cdef cnp.ndarray xc = _c_input(x)
         cdef cnp.ndarray target = <cnp.ndarray>out
-        cdef cnp.ndarray oc = target if cnp.PyArray_IS_C_CONTIGUOUS(target) and \
+        cdef cnp.ndarray oc = target if _c_ready(target) and \
             not _overlap(xc, target) else np.empty(shape, dtype=x.dtype)
         cdef size_t k = self.pieces
         cdef size_t m = shape[len(shape) - 1]
@@ -449,10 +467,10 @@ cdef class Activation:
         if _overlap(src, d):
             src = src.copy()                 # the slope must see y before delta changes
         cdef bint flat_ok = self.pattern == ELEMENTWISE and _same_layout(src, d)
-        cdef bint rows_ok = cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(d)
+        cdef bint rows_ok = _c_ready(src) and _c_ready(d)
         cdef cnp.ndarray work = d
         if not (flat_ok or rows_ok):
-            src = np.ascontiguousarray(src)
+            src = _c_input(src)
             work = np.array(d, order="C", copy=True)
         if self.pattern == ELEMENTWISE:
             self._backward_flat(src, work, code, nt)
@@ -517,8 +535,8 @@ cdef class Activation:
                              f"got {_shape(d)}")
         if y is not None:
             _check_like(d, "delta", y, "y", code)
-        cdef cnp.ndarray xc = np.ascontiguousarray(x)
-        cdef cnp.ndarray dc = np.ascontiguousarray(d)
+        cdef cnp.ndarray xc = _c_input(x)
+        cdef cnp.ndarray dc = _c_input(d)
         cdef cnp.ndarray gx = np.empty_like(xc)
         cdef size_t k = self.pieces
         cdef size_t m = shape[len(shape) - 1]
@@ -554,8 +572,9 @@ cdef class Activation:
         if saved_input is not None:
             _check_like(za, "z", saved_input, "saved_input", code)
             _check_writable(saved_input, "saved_input")
-            if not cnp.PyArray_IS_C_CONTIGUOUS(saved_input) or _overlap(saved_input, za):
-                raise ValueError("saved_input must be C-contiguous and separate from z")
+            if not _c_ready(saved_input) or _overlap(saved_input, za):
+                raise ValueError("saved_input must be C-contiguous, aligned and separate "
+                                 "from z")
             sp = cnp.PyArray_DATA(<cnp.ndarray>saved_input)
         if _overlap(b, za) or (sp != NULL and _overlap(b, <cnp.ndarray>saved_input)):
             b = b.copy()                     # z and saved_input are written row by row
@@ -591,7 +610,7 @@ cdef class Activation:
             raise ValueError(f"{self.info.name} computes its slope from the forward "
                              f"{'input' if self.from_input else 'output'}: pass {src_arg}=")
         _check_like(d, "delta", src, src_arg, code)
-        cdef cnp.ndarray s = np.ascontiguousarray(src)
+        cdef cnp.ndarray s = _c_input(src)
         if _overlap(s, d):
             s = s.copy()
         cdef cnp.ndarray bg
@@ -603,23 +622,28 @@ cdef class Activation:
                 raise ValueError("bias_grad must not share memory with delta or the source")
         cdef int nt = _threads(n_threads)
         cdef size_t rows = d.shape[0], cols = d.shape[1]
+        cdef cnp.ndarray bgc = bg if cnp.PyArray_ISALIGNED(bg) else np.empty_like(bg)
         cdef void *sp = cnp.PyArray_DATA(s)
         cdef void *dp = cnp.PyArray_DATA(d)
-        cdef void *gp = cnp.PyArray_DATA(bg)
+        cdef void *gp = cnp.PyArray_DATA(bgc)
         cdef fa_kind k = self.kind
         with nogil:
             if code == 0:
                 fa_act_backward_bias_grad_f32(k, &self.p, <float *>sp, <float *>dp, <float *>gp, rows, cols, nt)
             else:
                 fa_act_backward_bias_grad_f64(k, &self.p, <double *>sp, <double *>dp, <double *>gp, rows, cols, nt)
+        if bgc is not bg:
+            bg[...] = bgc
         return d, bg
 
     cdef int _check_matrix(self, object z, str arg) except -1:
         cdef int code = _dtype_of(z, arg)
         cdef cnp.ndarray za = <cnp.ndarray>z
-        if za.ndim != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(za):
-            raise ValueError(f"{arg} must be a C-contiguous 2-D array, got "
-                             f"{za.ndim}-D{'' if cnp.PyArray_IS_C_CONTIGUOUS(za) else ' non-contiguous'}")
+        if za.ndim != 2 or not _c_ready(za):
+            raise ValueError(f"{arg} must be a C-contiguous, aligned 2-D array, got "
+                             f"{za.ndim}-D"
+                             f"{'' if cnp.PyArray_IS_C_CONTIGUOUS(za) else ' non-contiguous'}"
+                             f"{'' if cnp.PyArray_ISALIGNED(za) else ' misaligned'}")
         _check_writable(za, arg)
         return code
 
@@ -634,8 +658,8 @@ cdef class Activation:
             _check_writable(ba, arg)
             if not cnp.PyArray_IS_C_CONTIGUOUS(ba):
                 raise ValueError(f"{arg} must be contiguous")
-            return ba
-        return np.ascontiguousarray(ba)
+            return ba                   # misaligned: the caller writes through a copy
+        return _c_input(ba)
 
 
 def _rebuild(name, params):
@@ -772,8 +796,10 @@ def backward_bias_grad(name, y, delta, x=None, *, bias_grad=None, n_threads=None
 cdef tuple _loss_args(object z, object target, object sample_weight, object proba):
     cdef int code = _dtype_of(z, "z")
     cdef cnp.ndarray za = <cnp.ndarray>z
-    if za.ndim != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(za):
-        raise ValueError(f"z must be a C-contiguous 2-D array of logits, got {za.ndim}-D")
+    if za.ndim != 2 or not _c_ready(za):
+        raise ValueError(f"z must be a C-contiguous, aligned 2-D array of logits, got "
+                         f"{za.ndim}-D{'' if cnp.PyArray_IS_C_CONTIGUOUS(za) else ' non-contiguous'}"
+                         f"{'' if cnp.PyArray_ISALIGNED(za) else ' misaligned'}")
     _check_writable(za, "z")
     dtype = za.dtype
     t = np.asarray(target)
@@ -781,7 +807,7 @@ cdef tuple _loss_args(object z, object target, object sample_weight, object prob
         raise TypeError(f"target must be numeric, got dtype {t.dtype}")
     if t.shape != _shape(za):
         raise ValueError(f"target must have the shape of z {_shape(za)}, got {t.shape}")
-    t = np.ascontiguousarray(t, dtype=dtype)
+    t = _c_input(t, dtype)
     if np.may_share_memory(t, za):
         t = t.copy()
     w = None
@@ -791,7 +817,7 @@ cdef tuple _loss_args(object z, object target, object sample_weight, object prob
             raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
         if w.shape != (za.shape[0],):
             raise ValueError(f"sample_weight must have shape ({za.shape[0]},), got {w.shape}")
-        w = np.ascontiguousarray(w, dtype=dtype)
+        w = _c_input(w, dtype)
         if not np.all(w >= 0) or not np.all(np.isfinite(w)):
             raise ValueError("sample_weight must be finite and >= 0")
         if np.may_share_memory(w, za):
@@ -799,8 +825,8 @@ cdef tuple _loss_args(object z, object target, object sample_weight, object prob
     if proba is not None:
         _check_like(za, "z", proba, "proba", code)
         _check_writable(proba, "proba")
-        if not cnp.PyArray_IS_C_CONTIGUOUS(proba) or np.may_share_memory(proba, za):
-            raise ValueError("proba must be C-contiguous and separate from z")
+        if not _c_ready(proba) or np.may_share_memory(proba, za):
+            raise ValueError("proba must be C-contiguous, aligned and separate from z")
         if np.may_share_memory(proba, t):
             t = t.copy()                 # proba is written before t is read
         if w is not None and np.may_share_memory(proba, w):

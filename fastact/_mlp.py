@@ -259,8 +259,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=engine.dtype)
-        engine.bind(X, np.ascontiguousarray(y), sample_weight, alpha=float(self.alpha))
+            sample_weight = np.require(sample_weight, engine.dtype, ("C", "A"))
+        engine.bind(X, np.require(y, None, ("C", "A")), sample_weight, alpha=float(self.alpha))
         return engine.loss_grad(packed_coef_inter)
 
     def _output_init_activation(self):
@@ -369,9 +369,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             X = X.astype(dtype)
         if sp.issparse(X):
             X = _as_csr32(X)
-        targets = np.ascontiguousarray(y, dtype=dtype)
+        targets = np.require(y, dtype, ("C", "A"))
         if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+            sample_weight = np.require(sample_weight, dtype, ("C", "A"))
         engine.bind(X, targets, sample_weight, alpha=float(self.alpha))
 
         # Run the Stochastic optimization solver

@@ -741,7 +741,7 @@ cdef class Network:
             ly.p.b = b
         elif info.name == "prelu":
             ly.pattern = PAT_PRELU
-            alpha = np.ascontiguousarray(act.params["alpha"], dtype=self.dtype)
+            alpha = np.require(act.params["alpha"], self.dtype, ("C", "A"))
             if alpha.shape != (ly.width,):
                 raise ValueError(f"prelu in hidden layer {l + 1} has {alpha.shape[0]} alpha "
                                  f"values; the layer has {ly.width} units")

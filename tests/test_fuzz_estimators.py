@@ -485,14 +485,6 @@ def test_fit_on_views_of_its_own_weights():
     assert_same_weights(runs[0], runs[1], "training on a view of coefs_ differs from a copy")
 
 
-@pytest.mark.xfail(SANITIZER, strict=True, reason=(
-    "BUG: fit/predict on a misaligned X (np.frombuffer(..., offset=1); what pickle "
-    "protocol 5 / dask hand over for float32 columns) that the engine gathers "
-    "itself (F order, row subsets) passes a float* that is not 4-byte aligned "
-    "to the C code: undefined behaviour (UBSan: 'load of "
-    "misaligned address' in mlp_gather_f32, csrc/mlp_train_impl.h:21; under the "
-    "sanitizer it kills dask workers in tests/test_dask.py::"
-    "test_parallel_post_fit_dask_dataframe); the results are right on x86 today"))
 def test_misaligned_X_reaches_c():
     """Fit and predict on misaligned float32/float64 X equal the same calls on
     an aligned copy (in a child process: under UBSan this stops the process)."""

@@ -112,9 +112,9 @@ def layouts(ndim, allow_broadcast=True, allow_misaligned=True):
     if allow_broadcast and ndim >= 1:
         kinds.append(st.lists(st.booleans(), min_size=ndim, max_size=ndim)
                      .map(lambda m: ("broadcast", tuple(m))))
-    if allow_misaligned and not SANITIZER:
-        # misaligned pointers are undefined behaviour in C (UBSan stops on
-        # them): see test_misaligned_buffers_reach_c (xfail under the sanitizer)
+    if allow_misaligned:
+        # misaligned buffers are copied before they reach C (a misaligned
+        # float* is undefined behaviour): see test_misaligned_buffers_reach_c
         kinds.append(st.integers(1, 7).map(lambda k: ("misaligned", k)))
     return st.one_of(*kinds)
 
@@ -1304,11 +1304,6 @@ def test_softmax_nan_with_inf_row(name):
 # the matching exclusion in the strategies above)
 
 
-@pytest.mark.xfail(SANITIZER, strict=True, reason=(
-    "BUG: misaligned arrays (np.frombuffer(..., offset=1), packed structured "
-    "fields) go to the C kernels as float*/double* that are not aligned to the "
-    "element size: undefined behaviour (UBSan: 'load of misaligned address' in "
-    "fwd_inplace_*; kernels_impl.h); results are right on x86 today"))
 def test_misaligned_buffers_reach_c():
     """Results are right for misaligned data (normal build); under the
     sanitizer, no undefined behaviour may be reported."""
