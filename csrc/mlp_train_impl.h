@@ -109,13 +109,15 @@ static double MFN(mlp_poisson_loss)(REAL *z, const REAL *t, const REAL *w, size_
 /* Inverted dropout                                                    */
 
 /* mask_i = 1/keep with probability keep, else 0; out_i = a_i * mask_i.
- * The draw for element i depends only on (key, i). */
+ * The draw for element i depends only on (key, first + i): `first` places
+ * these n elements in a larger mask (a batch computed in chunks draws the
+ * masks it would draw at once). */
 static void MFN(mlp_dropout_forward)(const REAL *a, REAL *mask, REAL *out, size_t n, double keep,
-                                     uint64_t key) {
+                                     uint64_t key, uint64_t first) {
     uint64_t threshold = (uint64_t)(keep * 9007199254740992.0); /* keep * 2^53 */
     REAL scale = (REAL)(1.0 / keep);
     for (size_t i = 0; i < n; i++) {
-        uint64_t u = mlp_mix64(key + (uint64_t)i * 0x9E3779B97F4A7C15ULL) >> 11;
+        uint64_t u = mlp_mix64(key + (first + i) * 0x9E3779B97F4A7C15ULL) >> 11;
         REAL m = u < threshold ? scale : 0;
         mask[i] = m;
         out[i] = a[i] * m;

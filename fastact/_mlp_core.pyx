@@ -94,8 +94,8 @@ cdef extern from "mlp_train.h" nogil:
     double mlp_squared_loss_f64(double *z, const double *t, const double *w, size_t rows, size_t cols, double total)
     double mlp_poisson_loss_f32(float *z, const float *t, const float *w, size_t rows, size_t cols, double total)
     double mlp_poisson_loss_f64(double *z, const double *t, const double *w, size_t rows, size_t cols, double total)
-    void mlp_dropout_forward_f32(const float *a, float *mask, float *out, size_t n, double keep, uint64_t key)
-    void mlp_dropout_forward_f64(const double *a, double *mask, double *out, size_t n, double keep, uint64_t key)
+    void mlp_dropout_forward_f32(const float *a, float *mask, float *out, size_t n, double keep, uint64_t key, uint64_t first)
+    void mlp_dropout_forward_f64(const double *a, double *mask, double *out, size_t n, double keep, uint64_t key, uint64_t first)
     void mlp_mul_inplace_f32(float *d, const float *m, size_t n)
     void mlp_mul_inplace_f64(double *d, const double *m, size_t n)
     void mlp_adam_update_f32(float *p, const float *g, float *m, float *v, size_t n, float l2, float b1, float c1, float b2, float c2, float lr, float eps, double *sumsq)
@@ -156,8 +156,6 @@ DEF PREDICT_CHUNK = 1024
 # at most MAX_CHUNK rows and about CHUNK_FLOP operations (see chunk_rows)
 DEF MAX_CHUNK = 4096
 DEF CHUNK_FLOP = 1 << 30
-# the odd constant of the dropout kernel's counter (mlp_dropout_forward)
-cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15
 # at most this many rows take the BLAS-free path (one-row predict latency)
 DEF SMALL_ROWS = 4
 
@@ -353,7 +351,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef double total, loss
     cdef int nt = net.n_threads
     cdef bint contiguous
-    cdef uint64_t key
+    cdef uint64_t key, first
 
     # -- the batch: input rows (read in place when consecutive), targets, weights
     if not d.sparse:
@@ -400,16 +398,15 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             break
         _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
         if ly.keep < 1.0:
-            # element i of the mask draws mix64(key + i * GOLDEN): start this
-            # chunk's counter where its first row is in the whole batch
-            key = mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l)) \
-                + <uint64_t>(row0 * ly.width) * GOLDEN
+            # the chunk's masks start where its first row is in the whole batch
+            key = mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l))
+            first = <uint64_t>(row0 * ly.width)
             if floating is float:
                 mlp_dropout_forward_f32(<float *>ly.act, <float *>ly.mask, <float *>ly.out,
-                                        B * ly.width, ly.keep, key)
+                                        B * ly.width, ly.keep, key, first)
             else:
                 mlp_dropout_forward_f64(<double *>ly.act, <double *>ly.mask, <double *>ly.out,
-                                        B * ly.width, ly.keep, key)
+                                        B * ly.width, ly.keep, key, first)
 
     # -- output layer: logits, then the fused loss turns them into d loss / d z
     ly = &L[n_layers - 1]

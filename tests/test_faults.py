@@ -153,17 +153,20 @@ def test_sigint_stops_a_large_lbfgs_fit_within_half_a_second(sigint_trials, reco
 # absurd layer sizes
 
 
-MEMORY_CHILD = """
-    import json, resource, time, tracemalloc, warnings
-    import numpy as np
-    from fastact import MLPClassifier
-
+# the prelude of the child processes below: the process's address-space size
+VM_SIZE = """
     def vm_size():
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("VmSize:"):
                     return int(line.split()[1]) * 1024
-    # safety net: whatever fit tries, it cannot take more than this
+"""
+
+MEMORY_CHILD = """
+    import json, resource, time, tracemalloc, warnings
+    import numpy as np
+    from fastact import MLPClassifier
+""" + VM_SIZE + """    # safety net: whatever fit tries, it cannot take more than this
     limit = vm_size() + {headroom}
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     X = np.random.default_rng(0).standard_normal((20, 10)).astype(np.{dtype})
@@ -243,13 +246,7 @@ MIDWAY_CHILD = """
     import json, resource, warnings
     import numpy as np
     from fastact import MLPClassifier
-
-    def vm_size():
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-
+""" + VM_SIZE + """
     def public(m):
         return sorted(k for k in vars(m) if k.endswith("_") and not k.startswith("_"))
 
