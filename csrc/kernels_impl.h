@@ -67,7 +67,7 @@ static PAR FN(par_for)(fa_kind k, const fa_params *p) {
 void FN(fa_forward)(fa_kind k, const fa_params *p, const REAL *x, REAL *out, size_t n,
                     int n_threads) {
     PAR q = FN(par_for)(k, p);
-    int nt = fa_threads_for(n, n_threads);
+    int nt = fa_threads_for(FA_FWD_WORK(k, n), n_threads);
     if (nt <= 1) {
         FN(forward_range)(k, q, x, out, 0, n);
         return;
@@ -81,7 +81,7 @@ void FN(fa_backward)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta
                      int n_threads) {
     if (k == FA_IDENTITY) return;
     PAR q = FN(par_from)(p);
-    int nt = fa_threads_for(n, n_threads);
+    int nt = fa_threads_for(FA_BWD_WORK(k, n), n_threads);
     if (nt <= 1) {
         FN(bwd_table)[k](src, delta, n, q);
         return;
@@ -105,12 +105,26 @@ FA_INLINE REAL FN(fold_lanes)(REAL *acc) {
     return acc[0];
 }
 
+/* The remainder of a row (n % FA_LANES elements) takes the row's last whole
+ * block, which overlaps elements already done: a maximum may see them twice,
+ * a sum masks them out (lanes below `skip`).  The remainder then runs at the
+ * vector width: a scalar remainder loop cost more than the rest of a
+ * 100-wide row.  Rows shorter than a block (n < FA_LANES) go element by
+ * element. */
+FA_INLINE size_t FN(overlap_skip)(size_t n) { return FA_LANES - n % FA_LANES; }
+
 FA_INLINE REAL FN(row_sum)(const REAL *v, size_t n) {
     REAL acc[FA_LANES] = {0};
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
         for (int k = 0; k < FA_LANES; k++) acc[k] += v[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    if (i < n && n >= FA_LANES) {
+        const REAL *last = v + n - FA_LANES;
+        size_t skip = FN(overlap_skip)(n);
+        for (int k = 0; k < FA_LANES; k++) acc[k] += (size_t)k < skip ? 0 : last[k];
+    } else {
+        for (int k = 0; i < n; i++, k++) acc[k] += v[i];
+    }
     return FN(fold_lanes)(acc);
 }
 
@@ -119,7 +133,13 @@ FA_INLINE REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
         for (int k = 0; k < FA_LANES; k++) acc[k] += u[i + k] * v[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += u[i] * v[i];
+    if (i < n && n >= FA_LANES) {
+        const REAL *lu = u + n - FA_LANES, *lv = v + n - FA_LANES;
+        size_t skip = FN(overlap_skip)(n);
+        for (int k = 0; k < FA_LANES; k++) acc[k] += (size_t)k < skip ? 0 : lu[k] * lv[k];
+    } else {
+        for (int k = 0; i < n; i++, k++) acc[k] += u[i] * v[i];
+    }
     return FN(fold_lanes)(acc);
 }
 
@@ -130,7 +150,12 @@ FA_INLINE REAL FN(row_max)(const REAL *v, size_t n) {
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
         for (int k = 0; k < FA_LANES; k++) acc[k] = v[i + k] > acc[k] ? v[i + k] : acc[k];
-    for (int k = 0; i < n; i++, k++) acc[k] = v[i] > acc[k] ? v[i] : acc[k];
+    if (i < n && n >= FA_LANES) {
+        const REAL *last = v + n - FA_LANES;
+        for (int k = 0; k < FA_LANES; k++) acc[k] = last[k] > acc[k] ? last[k] : acc[k];
+    } else {
+        for (int k = 0; i < n; i++, k++) acc[k] = v[i] > acc[k] ? v[i] : acc[k];
+    }
     for (int w = FA_LANES / 2; w > 0; w /= 2)
         for (int k = 0; k < w; k++) acc[k] = acc[k + w] > acc[k] ? acc[k + w] : acc[k];
     return acc[0];
@@ -150,32 +175,80 @@ FA_INLINE REAL FN(exp_diff)(REAL a, REAL b) {
     return e == 0 ? 0 : e + e * err;      /* also keeps inf - inf out */
 }
 
-/* out_i = e^(x_i - m), returns their sum; x may equal out */
-FA_TARGETS static REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL m) {
-    for (size_t i = 0; i < n; i++) out[i] = FN(exp_diff)(x[i], m);
-    return FN(row_sum)(out, n);
-}
-
-/* log sum_i e^(x_i - m) = log1p(sum over i != top), top being an index where
- * x equals its maximum m (its term is exactly 1): log of a rounded sum near 1
- * would keep only a few correct digits.  top == n (no such entry: an all-NaN
- * or all -inf row) sums everything, which gives the NaN such rows deserve. */
-FA_INLINE size_t FN(index_of)(const REAL *x, size_t n, REAL m) {
-    size_t i = 0;
-    while (i < n && !(x[i] == m)) i++;
-    return i;
-}
-
-FA_TARGETS static REAL FN(sum_exp_except)(const REAL *x, size_t n, REAL m, size_t top) {
-    REAL acc[FA_LANES] = {0};
+/* out_i = e^(x_i - m), returns their sum (lanes as row_sum); x may equal out.
+ * The overlapping last block (see row_sum) is computed first, from x as it
+ * was, and stored last: its overlap gets the same values again. */
+FA_INLINE REAL FN(exp_shifted)(const REAL *x, REAL *out, size_t n, REAL m) {
+    REAL acc[FA_LANES] = {0}, last[FA_LANES], last_acc[FA_LANES] = {0};
+    int overlap = n % FA_LANES && n >= FA_LANES;
+    if (overlap) {
+        size_t skip = FN(overlap_skip)(n);
+        for (int k = 0; k < FA_LANES; k++) {
+            last[k] = FN(exp_diff)(x[n - FA_LANES + k], m);
+            last_acc[k] = (size_t)k < skip ? 0 : last[k];
+        }
+    }
     size_t i = 0;
     for (; i + FA_LANES <= n; i += FA_LANES)
         for (int k = 0; k < FA_LANES; k++) {
             REAL e = FN(exp_diff)(x[i + k], m);
-            acc[k] += i + k == top ? 0 : e;
+            out[i + k] = e;
+            acc[k] += e;
         }
-    for (int k = 0; i < n; i++, k++) acc[k] += i == top ? 0 : FN(exp_diff)(x[i], m);
+    if (overlap) {
+        for (int k = 0; k < FA_LANES; k++) {
+            out[n - FA_LANES + k] = last[k];
+            acc[k] += last_acc[k];
+        }
+    } else {
+        for (int k = 0; i < n; i++, k++) {
+            out[i] = FN(exp_diff)(x[i], m);
+            acc[k] += out[i];
+        }
+    }
     return FN(fold_lanes)(acc);
+}
+
+/* log sum_i e^(x_i - m) = log1p(rest): the terms where x equals its maximum
+ * m are exactly 1, so they are counted instead of summed, and rest is the sum
+ * of the others plus (count - 1), exact integers.  log of a rounded sum near 1
+ * would keep only a few correct digits.  One vectorizable pass, no search
+ * for the maximum's index.  (An all-NaN or all -inf row gets NaN terms, which
+ * gives the NaN such rows deserve.)  The selects are written as arithmetic
+ * (e - e top, top in {0, 1}; e is finite or NaN) so that GCC vectorizes;
+ * lanes below `skip` are the overlap of the last block (see row_sum). */
+FA_INLINE void FN(sum_exp_block)(const REAL *x, REAL m, size_t skip, REAL *acc, REAL *ties) {
+    for (int k = 0; k < FA_LANES; k++) {
+        REAL top = (REAL)(x[k] == m);
+        REAL keep = (REAL)((size_t)k >= skip);
+        REAL e = FN(exp_diff)(x[k], m);
+        acc[k] += keep * (e - e * top);
+        ties[k] += keep * top;
+    }
+}
+FA_INLINE REAL FN(sum_exp_below_max)(const REAL *x, size_t n, REAL m) {
+    REAL acc[FA_LANES] = {0}, ties[FA_LANES] = {0};
+    size_t i = 0;
+    for (; i + FA_LANES <= n; i += FA_LANES) FN(sum_exp_block)(x + i, m, 0, acc, ties);
+    if (i < n && n >= FA_LANES) {
+        FN(sum_exp_block)(x + n - FA_LANES, m, FN(overlap_skip)(n), acc, ties);
+    } else {
+        for (int k = 0; i < n; i++, k++) {
+            REAL top = (REAL)(x[i] == m);
+            REAL e = FN(exp_diff)(x[i], m);
+            acc[k] += e - e * top;
+            ties[k] += top;
+        }
+    }
+    REAL count = FN(fold_lanes)(ties);
+    return FN(fold_lanes)(acc) + (count > 0 ? count - 1 : 0);
+}
+
+/* the first index where x equals m (n if none) */
+FA_INLINE size_t FN(index_of)(const REAL *x, size_t n, REAL m) {
+    size_t i = 0;
+    while (i < n && !(x[i] == m)) i++;
+    return i;
 }
 
 FA_INLINE REAL FN(row_sum_except)(const REAL *v, size_t n, size_t top) {
@@ -201,67 +274,200 @@ static int FN(row_has_nan)(const REAL *x, size_t n) {
     return 0;
 }
 
-static void FN(softmax_row)(const REAL *x, REAL *out, size_t n) {
-    REAL m = FN(row_max)(x, n);
-    if (m == (REAL)INFINITY && FN(row_has_nan)(x, n)) {
+/* Rows whose maximum is +inf, by the limit: the +inf entries share the mass
+ * (or log of it) equally, a NaN anywhere makes the whole row NaN.  Rare, so
+ * kept out of the vectorized row loops. */
+static void FN(softmax_posinf_row)(const REAL *x, REAL *out, size_t n, int log_form) {
+    if (FN(row_has_nan)(x, n)) {
         for (size_t i = 0; i < n; i++) out[i] = (REAL)NAN;
         return;
     }
+    size_t c = FN(count_posinf)(x, n);
+    REAL on_top = log_form ? -(REAL)log((double)c) : (REAL)1 / (REAL)c;
+    REAL below = log_form ? -(REAL)INFINITY : 0;
+    for (size_t i = 0; i < n; i++) out[i] = x[i] == (REAL)INFINITY ? on_top : below;
+}
+
+FA_INLINE void FN(softmax_row)(const REAL *x, REAL *out, size_t n) {
+    REAL m = FN(row_max)(x, n);
     if (m == (REAL)INFINITY) {
-        REAL share = (REAL)1 / (REAL)FN(count_posinf)(x, n);
-        for (size_t i = 0; i < n; i++)
-            out[i] = x[i] == (REAL)INFINITY ? share : (x[i] != x[i] ? x[i] : 0);
+        FN(softmax_posinf_row)(x, out, n, 0);
         return;
     }
     REAL s = FN(exp_shifted)(x, out, n, m);
     for (size_t i = 0; i < n; i++) out[i] /= s;
 }
 
-static void FN(log_softmax_row)(const REAL *x, REAL *out, size_t n) {
+FA_INLINE void FN(log_softmax_row)(const REAL *x, REAL *out, size_t n) {
     REAL m = FN(row_max)(x, n);
-    if (m == (REAL)INFINITY && FN(row_has_nan)(x, n)) {
-        for (size_t i = 0; i < n; i++) out[i] = (REAL)NAN;
-        return;
-    }
     if (m == (REAL)INFINITY) {
-        REAL lc = (REAL)log((double)FN(count_posinf)(x, n));
-        for (size_t i = 0; i < n; i++)
-            out[i] = x[i] == (REAL)INFINITY ? -lc : (x[i] != x[i] ? x[i] : -(REAL)INFINITY);
+        FN(softmax_posinf_row)(x, out, n, 1);
         return;
     }
     /* summed without storing: x may be out */
-    REAL rest = FN(sum_exp_except)(x, n, m, FN(index_of)(x, n, m));
-    REAL ls = (REAL)log1p((double)rest);
+    /* log1p in double, inlined (a libm call per row cost 20 ns) */
+    REAL ls = (REAL)fa_log1p_f64((double)FN(sum_exp_below_max)(x, n, m));
     for (size_t i = 0; i < n; i++) out[i] = (x[i] - m) - ls;
 }
 
-#define GEN_ROWWISE(name, call)                                                           \
-    void FN(fa_##name)(const REAL *x, REAL *out, size_t rows, size_t cols, int n_threads) { \
-        int nt = fa_threads_for(rows * cols, n_threads);                                  \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)")           \
-        for (size_t r = 0; r < rows; r++) call;                                           \
-    }
-GEN_ROWWISE(softmax_forward, FN(softmax_row)(x + r * cols, out + r * cols, cols))
-GEN_ROWWISE(log_softmax_forward, FN(log_softmax_row)(x + r * cols, out + r * cols, cols))
-
-static void FN(softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
+FA_INLINE void FN(softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
     REAL dot = FN(row_dot)(d, y, n);
     for (size_t i = 0; i < n; i++) d[i] = y[i] * (d[i] - dot);
 }
 
-static void FN(log_softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
+FA_INLINE void FN(log_softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
     REAL s = FN(row_sum)(d, n);
     for (size_t i = 0; i < n; i++) d[i] -= EXP(y[i]) * s;
 }
 
-#define GEN_ROWWISE_BWD(name, rowfn)                                                       \
-    void FN(fa_##name)(const REAL *y, REAL *delta, size_t rows, size_t cols, int n_threads) { \
-        int nt = fa_threads_for(rows * cols, n_threads);                                   \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if(nt > 1)")            \
-        for (size_t r = 0; r < rows; r++) rowfn(y + r * cols, delta + r * cols, cols);     \
+/* Rows of up to BLOCK_COLS (10 classes, a 100-wide layer) would spend much
+ * of their time in per-row loop overheads and remainders, so they go in
+ * blocks of at most SHORT_BLOCK elements: per-row scalars (max, sum,
+ * log-sum) are reduced and broadcast into block-sized arrays, and the
+ * exponentials and the final division or subtraction run as flat loops over
+ * the block, vectorized across rows.  The reductions of short rows (at most
+ * SHORT_COLS) run in sequence, longer ones in 16 lanes (row_sum).  A block
+ * holding a +inf maximum goes row by row (the limit rules of
+ * softmax_posinf_row); nothing is written before that is known. */
+#define SHORT_COLS 32
+#define BLOCK_COLS 256
+#define SHORT_BLOCK 1024
+
+FA_INLINE REAL FN(seq_sum)(const REAL *v, size_t n) {
+    REAL s = 0;
+    for (size_t j = 0; j < n; j++) s += v[j];
+    return s;
+}
+FA_INLINE REAL FN(seq_dot)(const REAL *u, const REAL *v, size_t n) {
+    REAL s = 0;
+    for (size_t j = 0; j < n; j++) s += u[j] * v[j];
+    return s;
+}
+FA_INLINE REAL FN(seq_max)(const REAL *v, size_t n) {
+    REAL m = -(REAL)INFINITY;
+    for (size_t j = 0; j < n; j++) m = v[j] > m ? v[j] : m;
+    return m;
+}
+FA_INLINE void FN(broadcast_rows)(REAL *rep, const REAL *per_row, size_t nb, size_t cols) {
+    for (size_t r = 0; r < nb; r++)
+        for (size_t j = 0; j < cols; j++) rep[r * cols + j] = per_row[r];
+}
+
+/* nb * cols <= SHORT_BLOCK; x may be out.  Rows whose maximum is +inf run
+ * through the flat loops too (giving NaN there, no traps), then get their
+ * limit from a copy taken first: a finite row's arithmetic never depends on
+ * the other rows of its block (nor, so, on the thread count). */
+FA_INLINE void FN(softmax_short_block)(const REAL *x, REAL *out, size_t nb, size_t cols,
+                                       int log_form) {
+    REAL per_row[SHORT_BLOCK], rep[SHORT_BLOCK], e[SHORT_BLOCK], aux[SHORT_BLOCK];
+    REAL saved[SHORT_BLOCK];
+    double lg[SHORT_BLOCK];
+    size_t n = nb * cols;
+    int any_inf = 0;
+    for (size_t r = 0; r < nb; r++) {
+        per_row[r] = cols <= SHORT_COLS ? FN(seq_max)(x + r * cols, cols)
+                                        : FN(row_max)(x + r * cols, cols);
+        if (per_row[r] == (REAL)INFINITY) {
+            memcpy(saved + r * cols, x + r * cols, cols * sizeof(REAL));
+            any_inf = 1;
+        }
     }
-GEN_ROWWISE_BWD(softmax_backward, FN(softmax_backward_row))
-GEN_ROWWISE_BWD(log_softmax_backward, FN(log_softmax_backward_row))
+    FN(broadcast_rows)(rep, per_row, nb, cols);
+    if (!log_form) {
+        for (size_t i = 0; i < n; i++) out[i] = FN(exp_diff)(x[i], rep[i]);
+        for (size_t r = 0; r < nb; r++)
+            per_row[r] = cols <= SHORT_COLS ? FN(seq_sum)(out + r * cols, cols)
+                                            : FN(row_sum)(out + r * cols, cols);
+        FN(broadcast_rows)(aux, per_row, nb, cols);
+        for (size_t i = 0; i < n; i++) out[i] /= aux[i];
+    } else {
+        /* as sum_exp_below_max: the maxima's terms counted, not summed */
+        for (size_t i = 0; i < n; i++) {
+            REAL top = (REAL)(x[i] == rep[i]);
+            REAL ee = FN(exp_diff)(x[i], rep[i]);
+            e[i] = ee - ee * top;
+            aux[i] = top;
+        }
+        for (size_t r = 0; r < nb; r++) {
+            const REAL *er = e + r * cols, *ar = aux + r * cols;
+            int seq = cols <= SHORT_COLS;
+            REAL count = seq ? FN(seq_sum)(ar, cols) : FN(row_sum)(ar, cols);
+            REAL rest = seq ? FN(seq_sum)(er, cols) : FN(row_sum)(er, cols);
+            lg[r] = (double)(rest + (count > 0 ? count - 1 : 0));
+        }
+        for (size_t r = 0; r < nb; r++) lg[r] = fa_log1p_f64(lg[r]);
+        for (size_t r = 0; r < nb; r++) per_row[r] = (REAL)lg[r];
+        FN(broadcast_rows)(aux, per_row, nb, cols);
+        for (size_t i = 0; i < n; i++) out[i] = (x[i] - rep[i]) - aux[i];
+    }
+    if (any_inf)
+        for (size_t r = 0; r < nb; r++)
+            if (rep[r * cols] == (REAL)INFINITY)
+                FN(softmax_posinf_row)(saved + r * cols, out + r * cols, cols, log_form);
+}
+
+/* backward of short rows, blocked the same way */
+FA_INLINE void FN(softmax_backward_short_block)(const REAL *y, REAL *d, size_t nb, size_t cols,
+                                                int log_form) {
+    REAL per_row[SHORT_BLOCK], rep[SHORT_BLOCK];
+    size_t n = nb * cols;
+    for (size_t r = 0; r < nb; r++) {
+        const REAL *dr = d + r * cols, *yr = y + r * cols;
+        if (cols <= SHORT_COLS)
+            per_row[r] = log_form ? FN(seq_sum)(dr, cols) : FN(seq_dot)(dr, yr, cols);
+        else
+            per_row[r] = log_form ? FN(row_sum)(dr, cols) : FN(row_dot)(dr, yr, cols);
+    }
+    FN(broadcast_rows)(rep, per_row, nb, cols);
+    if (log_form)
+        for (size_t i = 0; i < n; i++) d[i] -= EXP(y[i]) * rep[i];
+    else
+        for (size_t i = 0; i < n; i++) d[i] = y[i] * (d[i] - rep[i]);
+}
+
+/* A block of rows per call, multi-versioned as a whole: the row helpers are
+ * inlined and vectorized at the width of the running CPU (called one row at
+ * a time, each helper went through the clone dispatcher, and the row
+ * functions themselves ran at the baseline width). */
+#define GEN_ROWS(name, a_type, b_type, short_block, log_form)                              \
+    FA_TARGETS static void FN(name##_rows)(a_type a, b_type b, size_t rows, size_t cols) { \
+        if (cols <= BLOCK_COLS && cols > 0) {                                             \
+            size_t nb = SHORT_BLOCK / cols;                                               \
+            for (size_t r = 0; r < rows; r += nb) {                                       \
+                if (nb > rows - r) nb = rows - r;                                         \
+                short_block(a + r * cols, b + r * cols, nb, cols, log_form);              \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
+        for (size_t r = 0; r < rows; r++) FN(name##_row)(a + r * cols, b + r * cols, cols); \
+    }
+GEN_ROWS(softmax, const REAL *, REAL *, FN(softmax_short_block), 0)
+GEN_ROWS(log_softmax, const REAL *, REAL *, FN(softmax_short_block), 1)
+GEN_ROWS(softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 0)
+GEN_ROWS(log_softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 1)
+#undef GEN_ROWS
+
+/* Row-wise kernels: threads take whole rows, so a row's result never depends
+ * on the thread count. */
+#define GEN_ROWWISE(name, rows_fn, work)                                                  \
+    void FN(fa_##name)(const REAL *a, REAL *b, size_t rows, size_t cols, int n_threads) {  \
+        int nt = fa_threads_for(work, n_threads);                                         \
+        if (nt <= 1) {                                                                    \
+            rows_fn(a, b, rows, cols);                                                    \
+            return;                                                                       \
+        }                                                                                 \
+        _Pragma("omp parallel for num_threads(nt) schedule(static)")                      \
+        for (int t = 0; t < nt; t++) {                                                    \
+            size_t r0 = rows * (size_t)t / (size_t)nt, r1 = rows * (size_t)(t + 1) / (size_t)nt; \
+            rows_fn(a + r0 * cols, b + r0 * cols, r1 - r0, cols);                         \
+        }                                                                                 \
+    }
+GEN_ROWWISE(softmax_forward, FN(softmax_rows), FA_FWD_WORK(FA_SOFTMAX, rows * cols))
+GEN_ROWWISE(log_softmax_forward, FN(log_softmax_rows), FA_FWD_WORK(FA_LOG_SOFTMAX, rows * cols))
+GEN_ROWWISE(softmax_backward, FN(softmax_backward_rows), FA_BWD_WORK(FA_SOFTMAX, rows * cols))
+GEN_ROWWISE(log_softmax_backward, FN(log_softmax_backward_rows),
+            FA_BWD_WORK(FA_LOG_SOFTMAX, rows * cols))
+#undef GEN_ROWWISE
 
 /* ------------------------------------------------------------------ */
 /* prelu: one alpha per column.                                        */
@@ -276,7 +482,7 @@ FA_TARGETS static void FN(prelu_row_inplace)(REAL *buf, const REAL *restrict alp
 
 void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
                           size_t cols, int n_threads) {
-    int nt = fa_threads_for(rows * cols, n_threads);
+    int nt = fa_threads_for(FA_FWD_WORK(FA_PRELU, rows * cols), n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (size_t r = 0; r < rows; r++) {
         if (x == out)
@@ -311,11 +517,13 @@ void FN(fa_prelu_backward)(const REAL *y, REAL *delta, const REAL *alpha, REAL *
 /* piece loop is outermost so the inner loop vectorizes across outputs,  */
 /* with k a compile-time constant for the usual 2..4 pieces.             */
 
+/* bitwise & and |, not && and ||: no branches, so the loops if-convert and
+ * vectorize (random data made the branches mispredict half the time) */
 FA_INLINE int FN(maxout_takes)(REAL best, REAL v) {
-    return best == best && (v > best || v != v);
+    return (best == best) & ((v > best) | (v != v));
 }
 
-#define GEN_MAXOUT(suffix, K)                                                              \
+#define GEN_MAXOUT_FWD_ANY(suffix, K)                                                      \
     FA_TARGETS static void FN(maxout_fwd_##suffix)(const REAL *restrict x,                  \
                                                    REAL *restrict out, size_t n, size_t k) { \
         (void)k;                                                                          \
@@ -325,7 +533,8 @@ FA_INLINE int FN(maxout_takes)(REAL best, REAL v) {
                 REAL v = x[j * (K) + p];                                                  \
                 out[j] = FN(maxout_takes)(out[j], v) ? v : out[j];                        \
             }                                                                             \
-    }                                                                                     \
+    }
+#define GEN_MAXOUT_BWD_ANY(suffix, K)                                                      \
     FA_TARGETS static void FN(maxout_bwd_##suffix)(const REAL *restrict x,                  \
                                                    const REAL *restrict d,                 \
                                                    REAL *restrict g, size_t n, size_t k) {  \
@@ -342,11 +551,34 @@ FA_INLINE int FN(maxout_takes)(REAL best, REAL v) {
             for (size_t p = 0; p < (K); p++) g[j * (K) + p] = (REAL)p == arg ? d[j] : 0;   \
         }                                                                                 \
     }
-GEN_MAXOUT(k2, 2)
-GEN_MAXOUT(k3, 3)
-GEN_MAXOUT(k4, 4)
-GEN_MAXOUT(kn, k)
-#undef GEN_MAXOUT
+/* Two pieces, the common case, written out as one pass each: GCC vectorizes
+ * these forms (the general ones above stay scalar for K = 2). */
+FA_TARGETS static void FN(maxout_fwd_k2)(const REAL *restrict x, REAL *restrict out,
+                                         size_t n, size_t k) {
+    (void)k;
+    for (size_t j = 0; j < n; j++) {
+        REAL a = x[2 * j], b = x[2 * j + 1];
+        out[j] = FN(maxout_takes)(a, b) ? b : a;
+    }
+}
+FA_TARGETS static void FN(maxout_bwd_k2)(const REAL *restrict x, const REAL *restrict d,
+                                         REAL *restrict g, size_t n, size_t k) {
+    (void)k;
+    for (size_t j = 0; j < n; j++) {
+        int second = FN(maxout_takes)(x[2 * j], x[2 * j + 1]);
+        REAL dj = d[j];
+        g[2 * j] = second ? 0 : dj;
+        g[2 * j + 1] = second ? dj : 0;
+    }
+}
+GEN_MAXOUT_FWD_ANY(k3, 3)
+GEN_MAXOUT_BWD_ANY(k3, 3)
+GEN_MAXOUT_FWD_ANY(k4, 4)
+GEN_MAXOUT_BWD_ANY(k4, 4)
+GEN_MAXOUT_FWD_ANY(kn, k)
+GEN_MAXOUT_BWD_ANY(kn, k)
+#undef GEN_MAXOUT_FWD_ANY
+#undef GEN_MAXOUT_BWD_ANY
 
 void FN(fa_maxout_forward)(const REAL *x, REAL *out, size_t rows, size_t m, size_t k) {
     size_t n = rows * m;
@@ -368,26 +600,37 @@ void FN(fa_maxout_backward)(const REAL *x, const REAL *delta, REAL *grad_x, size
 /* ------------------------------------------------------------------ */
 /* Fused layer kernels.                                                */
 
-void FN(fa_bias_act_forward)(fa_kind k, const fa_params *p, REAL *z, const REAL *bias,
-                             REAL *saved_input, size_t rows, size_t cols, int n_threads) {
-    PAR q = FN(par_for)(k, p);
-    int nt = fa_threads_for(rows * cols, n_threads);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (size_t r = 0; r < rows; r++) {
+/* rows [r0, r1) of bias_act_forward */
+static void FN(bias_act_rows)(fa_kind k, PAR q, REAL *z, const REAL *bias, REAL *saved_input,
+                              size_t r0, size_t r1, size_t cols) {
+    int rowwise = k == FA_SOFTMAX || k == FA_LOG_SOFTMAX;
+    for (size_t r = r0; r < r1; r++) {
         REAL *row = z + r * cols;
-        if (saved_input || k == FA_SOFTMAX || k == FA_LOG_SOFTMAX) {
+        if (saved_input || rowwise) {
             FN(bias_table)[FA_IDENTITY](row, bias, cols, q);
             if (saved_input) memcpy(saved_input + r * cols, row, cols * sizeof(REAL));
-            if (k == FA_SOFTMAX)
-                FN(softmax_row)(row, row, cols);
-            else if (k == FA_LOG_SOFTMAX)
-                FN(log_softmax_row)(row, row, cols);
-            else
-                FN(inplace_table)[k](row, cols, q);
+            if (!rowwise) FN(inplace_table)[k](row, cols, q);
         } else {
             FN(bias_table)[k](row, bias, cols, q);
         }
     }
+    /* the softmax family on the whole range at once (short rows are blocked) */
+    if (k == FA_SOFTMAX) FN(softmax_rows)(z + r0 * cols, z + r0 * cols, r1 - r0, cols);
+    if (k == FA_LOG_SOFTMAX) FN(log_softmax_rows)(z + r0 * cols, z + r0 * cols, r1 - r0, cols);
+}
+
+void FN(fa_bias_act_forward)(fa_kind k, const fa_params *p, REAL *z, const REAL *bias,
+                             REAL *saved_input, size_t rows, size_t cols, int n_threads) {
+    PAR q = FN(par_for)(k, p);
+    int nt = fa_threads_for(FA_FWD_WORK(k, rows * cols), n_threads);
+    if (nt <= 1) {
+        FN(bias_act_rows)(k, q, z, bias, saved_input, 0, rows, cols);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++)
+        FN(bias_act_rows)(k, q, z, bias, saved_input, rows * (size_t)t / (size_t)nt,
+                          rows * (size_t)(t + 1) / (size_t)nt, cols);
 }
 
 FA_TARGETS static void FN(add_row)(REAL *restrict acc, const REAL *restrict v, size_t n) {
@@ -399,7 +642,7 @@ FA_TARGETS static void FN(add_row)(REAL *restrict acc, const REAL *restrict v, s
 void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta,
                                    REAL *bias_grad, size_t rows, size_t cols, int n_threads) {
     PAR q = FN(par_from)(p);
-    int nt = fa_threads_for(rows * cols, n_threads);
+    int nt = fa_threads_for(FA_BWD_WORK(k, rows * cols), n_threads);
     if ((size_t)nt > cols / 64) nt = (int)(cols / 64);
     if (nt < 1) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -651,6 +894,9 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
 #undef GEN_ROWWISE
 #undef XENT_BLOCK
 #undef XENT_MAX_COLS
+#undef SHORT_COLS
+#undef BLOCK_COLS
+#undef SHORT_BLOCK
 #undef GEN_ROWWISE_BWD
 #undef FN
 #undef PAR

@@ -276,6 +276,47 @@ def test_softmax_family_accuracy(name, shape, dtype, rng):
     assert not bad.any(), f"{name} {dtype.name}: " + ref.describe(x, y, expected, bad)
 
 
+# Row widths meet three code paths: short rows (<= 32) in blocks with
+# sequential sums, mid-width rows (<= 256) in blocks with 16-lane sums, wide
+# rows one at a time; the widths around each boundary are covered.
+WIDTHS = [1, 2, 10, 32, 33, 100, 256, 257, 1000]
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+@pytest.mark.parametrize("name", ROWWISE)
+def test_softmax_family_accuracy_at_every_row_width(name, cols, dtype, rng):
+    x = _rows(rng, (3000 // cols + 3, cols), dtype)
+    expected = ref.forward_ref(name, x.astype(np.float64))
+    y = fastact.forward(name, x.copy())
+    bad = ref.accuracy_violations(y, expected, dtype)
+    assert not bad.any(), f"{name} {dtype.name}: " + ref.describe(x, y, expected, bad)
+
+
+@pytest.mark.parametrize("cols", [3, 10, 40, 100, 300])
+@pytest.mark.parametrize("name", ROWWISE)
+def test_softmax_family_row_does_not_depend_on_other_rows(name, cols, dtype, rng):
+    """Rows are processed in blocks; a row's bits must not depend on which
+    block it falls in, on a +inf or NaN row next to it, or on the thread
+    count (which moves the block boundaries)."""
+    x = rng.standard_normal((2500, cols)).astype(dtype) * 5
+    x[1200, 0] = np.inf
+    x[1201, -1] = np.nan
+    one = fastact.forward(name, x, out=np.empty_like(x), n_threads=1)
+    two = fastact.forward(name, x, out=np.empty_like(x), n_threads=2)
+    np.testing.assert_array_equal(one, two)
+    for i in (0, 1199, 1200, 1201, 1202, 2499):
+        alone = fastact.forward(name, x[i:i + 1].copy())
+        np.testing.assert_array_equal(one[i], alone[0])
+    d = rng.standard_normal(x.shape).astype(dtype)
+    y = np.nan_to_num(one, nan=0.0, neginf=-30.0)
+    b1 = fastact.backward(name, y, d.copy(), n_threads=1)
+    b2 = fastact.backward(name, y, d.copy(), n_threads=2)
+    np.testing.assert_array_equal(b1, b2)
+    for i in (0, 1200, 2499):
+        alone = fastact.backward(name, y[i:i + 1].copy(), d[i:i + 1].copy())
+        np.testing.assert_array_equal(b1[i], alone[0])
+
+
 def _check_rows(name, x, want):
     """forward(name, x) against explicit limits ``want`` (which the reference's
     row rule must give too)."""
