@@ -22,9 +22,28 @@ from fastact._kernels import (
     logistic_cross_entropy,
     softmax_cross_entropy,
 )
-from fastact._mlp import MLPClassifier, MLPRegressor
-from fastact._progress import progress_bar
 from fastact._table import ACTIVATIONS, ActivationInfo
+
+# The estimators (and progress_bar, which only they use) load on first use:
+# they import scikit-learn and SciPy, which take ~2 s, and code that only
+# calls the kernels should not pay for that.
+_LAZY = {"MLPClassifier": "fastact._mlp", "MLPRegressor": "fastact._mlp",
+         "progress_bar": "fastact._progress"}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastact' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 
