@@ -26,18 +26,23 @@
  * settings), which would otherwise be per-thread.
  *
  * Kernel.  AVX2+FMA register tiles of 6 rows x 2 vectors (6x16 float32,
- * 6x8 float64: 12 accumulators), broadcasting op(A) elements (from A's rows
- * for 'N', from A's columns, i.e. contiguous A[k, i..i+5], for 'T') and
- * loading op(B) rows.  op(B) is packed into zero-padded panels of K x 16
- * (K x 8) when it is 'T', when it is large enough for the strided panel to
- * miss the caches, or when enough row tiles reuse it; otherwise B is read in
- * place and only a partial last panel is copied.  K is cut into blocks of
- * ~256 and N into blocks so a packed K block stays in L2.  Threads (only for
- * M*N*K above FA_GEMM_PARALLEL_MIN) share the packing, then take contiguous
- * runs of 6-row tiles.  The kernels carry __attribute__((target("avx2,fma")))
- * and are chosen at run time (__builtin_cpu_supports, checked once), so the
- * default portable build runs them; no ifunc, so sanitizer builds
- * (FA_NO_MULTIVERSION) run them too.
+ * 6x8 float64: 12 accumulators), broadcasting op(A) elements (from 6 rows
+ * of A for 'N'; for 'T' from A[k, i..i+5], contiguous) and loading rows of a
+ * panel of op(B); short edge tiles repeat their last row in the spare
+ * registers and store only their own rows, edge columns are loaded masked
+ * and stored with narrower stores.  No packing of A.  op(B) is packed into
+ * zero-padded panels of K x 16 (K x 8) when it is B^T (8x8 / 4x4 register
+ * transposes) or when B is larger than 64 KB; a smaller B is read in place
+ * and only its partial last panel is copied.  With beta == 0, K is cut into
+ * balanced blocks of at most 256 and N into blocks so that a packed K block
+ * of op(B) stays within 256 KB of L2; a row tile of A stays in L1 while it
+ * meets every panel of the block.  Threads (M*N*K >= FA_GEMM_PARALLEL_MIN,
+ * at least half of that and one row tile per thread) pack a share of the
+ * panels, meet at a barrier, then take contiguous runs of row tiles.  The
+ * kernels carry __attribute__((target("avx2,fma"))) and run when
+ * __builtin_cpu_supports says so (checked once): the default portable build
+ * uses them, and so does the sanitizer build (FA_NO_MULTIVERSION), as no
+ * ifunc is involved.
  */
 #ifndef FASTACT_GEMM_H
 #define FASTACT_GEMM_H

@@ -92,27 +92,25 @@ FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows
 }
 
 /* the full panels, then the partial one (ncols < NR columns) */
-#define FA_TILES(AT)                                                                        \
-    do {                                                                                    \
-        if (nfull)                                                                          \
-            FN(tiles)(2, 0, AT, rows, kc, a, lda, b, kb, pb, nfull, c, ldc, cmask, nrem, first,   \
-                      last, al, be);                                                        \
-        if (ncols > VL)                                                                     \
-            FN(tiles)(2, 1, AT, rows, kc, a, lda, b_part, NR, 0, 1, c_part, ldc, cmask, nrem, first,  \
-                      last, al, be);                                                        \
-        else if (ncols == VL)                                                               \
-            FN(tiles)(1, 0, AT, rows, kc, a, lda, b_part, NR, 0, 1, c_part, ldc, cmask, nrem, first,  \
-                      last, al, be);                                                        \
-        else if (ncols > 0)                                                                 \
-            FN(tiles)(1, 1, AT, rows, kc, a, lda, b_part, NR, 0, 1, c_part, ldc, cmask, nrem, first,  \
-                      last, al, be);                                                        \
+#define FA_TILE_CALL(NV, CM, AT, bb, kbb, pbb, np, cc)                                     \
+    FN(tiles)(NV, CM, AT, rows, kc, a, lda, bb, kbb, pbb, np, cc, ldc, cmask, nrem, first, \
+              last, al, be)
+#define FA_TILES(AT)                                                     \
+    do {                                                                 \
+        if (nfull) FA_TILE_CALL(2, 0, AT, b, kb, pb, nfull, c);          \
+        if (ncols > VL)                                                  \
+            FA_TILE_CALL(2, 1, AT, b_part, NR, 0, 1, c_part);            \
+        else if (ncols == VL)                                            \
+            FA_TILE_CALL(1, 0, AT, b_part, NR, 0, 1, c_part);            \
+        else if (ncols > 0)                                              \
+            FA_TILE_CALL(1, 1, AT, b_part, NR, 0, 1, c_part);            \
     } while (0)
 
 /* rows [m0, m1) of C: N blocks, K blocks, row tiles (A's tile stays in L1),
  * panels (read from L2) */
 FA_GEMM_TARGET static void FN(gemm_rows)(const FN(gemm_ctx) *x, int m0, int m1) {
     const int N = x->N, K = x->K;
-    const ptrdiff_t lda = x->lda, ldc = x->ldc;
+    const ptrdiff_t ldc = x->ldc;
     const REAL al = x->alpha, be = x->beta;
     for (int jc = 0; jc < N; jc += x->nc) {
         const int jend = N - jc < x->nc ? N : jc + x->nc;
@@ -138,9 +136,10 @@ FA_GEMM_TARGET static void FN(gemm_rows)(const FN(gemm_ctx) *x, int m0, int m1) 
             }
             for (int i = m0; i < m1; i += MR) {
                 const int rows = m1 - i < MR ? m1 - i : MR;
-                const REAL *a = x->at ? x->A + (ptrdiff_t)pc * lda + i
-                                      : x->A + (ptrdiff_t)i * lda + pc;
+                const REAL *a = x->at ? x->A + (ptrdiff_t)pc * x->lda + i
+                                      : x->A + (ptrdiff_t)i * x->lda + pc;
                 REAL *c = x->C + (ptrdiff_t)i * ldc + jc, *c_part = c + nfull * NR;
+                const ptrdiff_t lda = x->lda;
                 if (x->at)
                     FA_TILES(1);
                 else
@@ -151,6 +150,7 @@ FA_GEMM_TARGET static void FN(gemm_rows)(const FN(gemm_ctx) *x, int m0, int m1) 
 }
 
 #undef FA_TILES
+#undef FA_TILE_CALL
 
 /* Panel p of op(B) (columns p*NR .. p*NR+NR-1, zero beyond N) as K x NR. */
 FA_GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, int N, int K,
@@ -182,7 +182,8 @@ FA_GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, 
                     const REAL *src = B + (ptrdiff_t)(j0 + h * VL) * ldb + k0;
                     for (int q = 0; q < VL; q++) r[q] = V_LOAD(src + q * ldb);
                     V_TRANSPOSE(r);
-                    for (int q = 0; q < VL; q++) V_STORE(dst + (ptrdiff_t)(k0 + q) * NR + h * VL, r[q]);
+                    for (int q = 0; q < VL; q++)
+                        V_STORE(dst + (ptrdiff_t)(k0 + q) * NR + h * VL, r[q]);
                 }
         }
         for (int jj = 0; jj < NR; jj++) {
@@ -240,18 +241,26 @@ int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A
      * tiles, are packed; otherwise only a partial last panel */
     int pack = bt || fa_gemm_pack_policy(M, N, K, ldb, (int)sizeof(REAL));
     int pack_edge = !pack && N % NR != 0;
+
+    /* threads: at least FA_GEMM_PARALLEL_MIN / 2 multiply-adds and one row
+     * tile each (the result does not depend on the count) */
+    int nt = 1;
+    const double work = (double)M * N * K;
+    if (n_threads > 1 && work >= (double)FA_GEMM_PARALLEL_MIN) {
+        const double most = work / (double)(FA_GEMM_PARALLEL_MIN / 2);
+        nt = n_threads < tiles ? n_threads : tiles;
+        if (nt > most) nt = (int)most;
+    }
+
+    /* the packed op(B), or its partial last panel */
+    const size_t nb = pack ? (size_t)K * NR * npanels : pack_edge ? (size_t)K * NR : 0;
     REAL *buf = NULL;
-    if (pack || pack_edge) {
-        size_t n = (size_t)K * NR * (pack ? (size_t)npanels : 1);
-        buf = (REAL *)_mm_malloc(n * sizeof(REAL), 64);
+    if (nb) {
+        buf = (REAL *)_mm_malloc(nb * sizeof(REAL), 64);
         if (!buf) return 0;
     }
     x.bp = pack ? buf : NULL;
     x.edge = pack_edge ? buf : NULL;
-
-    int nt = 1;
-    if (n_threads > 1 && (double)M * N * K >= (double)FA_GEMM_PARALLEL_MIN)
-        nt = n_threads < tiles ? n_threads : tiles;
 
     if (nt <= 1) {
         if (pack)
@@ -268,7 +277,9 @@ int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A
             _mm_setcsr(csr);
             int t = fa_gemm_thread_num(), T = fa_gemm_num_threads();
             if (pack) {
-                for (int p = (int)((long)npanels * t / T); p < (int)((long)npanels * (t + 1) / T); p++)
+                const int p0 = (int)((long)npanels * t / T);
+                const int p1 = (int)((long)npanels * (t + 1) / T);
+                for (int p = p0; p < p1; p++)
                     FN(pack_panel)(B, ldb, bt, N, K, p, buf + (size_t)p * K * NR);
             } else if (pack_edge && t == 0) {
                 FN(pack_panel)(B, ldb, 0, N, K, npanels - 1, buf);

@@ -11,7 +11,7 @@ column-major trick: no copies), so neither side pays Python overhead.
 Threads: OpenBLAS limited with threadpoolctl, fa_gemm given n_threads.
 Each entry is the median over repeats of the mean time of a run of ~2 ms of
 calls; 1 thread: fa and BLAS runs alternate call by call; 2 threads: they
-alternate in phases over a workload's calls with 0.1 s pauses (see below).
+alternate in phases over a workload's calls with 0.2 s pauses (see below).
 ratio = fa time / BLAS time; STEP SUM adds a workload's calls.
 """
 import argparse
@@ -165,7 +165,7 @@ def main():
             # spinning after their last region) would slow the other down: the
             # sides then take turns in phases over all calls of a workload,
             # with a pause between phases and a warm-up call in each run.
-            pause = 0.0 if nt == 1 else 0.1
+            pause = 0.0 if nt == 1 else 0.2
             with threadpool_limits(limits=nt, user_api="blas"):
                 for wname, sizes, rows in WORKLOADS:
                     if not wname.startswith(args.only):

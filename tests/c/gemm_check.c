@@ -21,7 +21,8 @@
  *   - declines (returns 0, writes nothing) a bad transpose flag or a leading
  *     dimension below the row length;
  *   - n_threads = 1, 2, 3, 8 give bitwise the same C on shapes above the
- *     parallel threshold.
+ *     parallel threshold, also with flush-to-zero set by the caller (on
+ *     subnormal products, which it then changes).
  * Prints one line per group and "ALL PASS" / exits 1 on failure; prints
  * "SKIP" and exits 0 when the CPU has no AVX2+FMA (fa_gemm declines).
  */
@@ -34,6 +35,10 @@
 #include <string.h>
 
 #include "gemm.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define HAVE_MXCSR 1
+#endif
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 static uint64_t rnd(void) {
@@ -230,7 +235,8 @@ static void F(check_shapes)(void) {
         /* every triple of the sizes up to 17 */
         for (int a = 0; a < 9; a++)
             for (int b = 0; b < 9; b++)
-                for (int c = 0; c < 9; c++) F(one_case)(ta, tb, SIZES[a], SIZES[b], SIZES[c], &count);
+                for (int c = 0; c < 9; c++)
+                    F(one_case)(ta, tb, SIZES[a], SIZES[b], SIZES[c], &count);
         /* a sample of triples with at least one larger size: the work grows
          * as M*N*K, so keep the sample small where all three are large */
         for (int s = 0; s < 120; s++) {
@@ -378,6 +384,38 @@ static void F(check_threads)(void) {
         free(first);
         F(release)(&t);
     }
+#ifdef HAVE_MXCSR
+    /* the caller's FTZ/DAZ hold in the worker threads too */
+    {
+        F(case_t) t;
+        t.ta = 'N', t.tb = 'N', t.M = 120, t.N = 100, t.K = 200;
+        t.lda = t.K, t.ldb = t.N, t.ldc = t.N, t.alpha = 1, t.beta = 0;
+        F(alloc)(&t);
+        const REAL tiny = sizeof(REAL) == 4 ? (REAL)1e-20 : (REAL)1e-160;
+        for (int i = 0; i < t.M * t.K; i++) t.A[i] *= tiny;
+        for (int i = 0; i < t.K * t.N; i++) t.B[i] *= tiny;
+        size_t nc = (size_t)t.M * t.ldc;
+        REAL *plain = malloc(nc * sizeof(REAL)), *first = malloc(nc * sizeof(REAL));
+        F(call)(&t, 1);
+        memcpy(plain, t.C, nc * sizeof(REAL));
+        const unsigned int csr = _mm_getcsr();
+        _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
+        static const int nts[] = {1, 2, 3, 8};
+        for (int q = 0; q < 4; q++) {
+            F(call)(&t, nts[q]);
+            if (q == 0)
+                memcpy(first, t.C, nc * sizeof(REAL));
+            else if (memcmp(first, t.C, nc * sizeof(REAL)) != 0)
+                FAIL("%s threads with FTZ: differs at n_threads=%d\n", NAME, nts[q]);
+        }
+        _mm_setcsr(csr);
+        if (memcmp(first, plain, nc * sizeof(REAL)) == 0)
+            FAIL("%s threads with FTZ: FTZ changed nothing (test data)\n", NAME);
+        free(plain);
+        free(first);
+        F(release)(&t);
+    }
+#endif
     printf("%s n_threads 1/2/3/8 bitwise: %s\n", NAME, failures == before ? "PASS" : "FAIL");
 }
 
