@@ -13,7 +13,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["csrc/kernels.c"]
+KERNELS = ["csrc/kernels.c", "csrc/gemm.c"]
 
 # -fno-trapping-math lets GCC if-convert `x > 0 ? x : a * x` (it may evaluate
 # a * x for every lane); results, NaN and inf are unchanged.  Without it only

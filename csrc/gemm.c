@@ -1,0 +1,191 @@
+/* Instantiates the GEMM of gemm_impl.h for float32 and float64 (design:
+ * gemm.h).  x86-64 with GCC or clang only; elsewhere fa_gemm_* decline. */
+#include <stddef.h>
+#include <string.h>
+
+#include "gemm.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define fa_gemm_thread_num() omp_get_thread_num()
+#define fa_gemm_num_threads() omp_get_num_threads()
+#else
+#define fa_gemm_thread_num() 0
+#define fa_gemm_num_threads() 1
+#endif
+
+/* Tuning (bytes / elements) */
+#ifndef FA_GEMM_KC
+#define FA_GEMM_KC 256            /* K block when K is larger (beta == 0) */
+#endif
+#ifndef FA_GEMM_L2
+#define FA_GEMM_L2 (256L * 1024)  /* a packed K block of op(B) at most this big */
+#endif
+#ifndef FA_GEMM_INPLACE
+#define FA_GEMM_INPLACE (64L * 1024) /* op(B) = B read in place up to this size */
+#endif
+
+#define FA_GEMM_TARGET __attribute__((target("avx2,fma")))
+#define FA_GEMM_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+int fa_gemm_available(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
+
+/* 0 for 'N', 1 for 'T' (or 'C': real data), -1 otherwise */
+static int fa_gemm_trans(char t) {
+    if (t == 'N' || t == 'n') return 0;
+    if (t == 'T' || t == 't' || t == 'C' || t == 'c') return 1;
+    return -1;
+}
+
+static int fa_gemm_max1(int n) { return n > 1 ? n : 1; }
+
+/* Pack op(B) = B (K x N, row stride ldb) into panels?  In place, a panel
+ * reads K rows ldb apart: fine while B stays in L1/L2 with few conflicts. */
+static int fa_gemm_pack_policy(int M, int N, int K, int ldb, int size) {
+    (void)M;
+    (void)N;
+    return (long)K * ldb * size > FA_GEMM_INPLACE;
+}
+
+/* in-register transposes of VL x VL blocks (packing op(B) = B^T) */
+FA_GEMM_INLINE void fa_gemm_transpose_f32(__m256 *r) {
+    __m256 t[8], u[8];
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+        t[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+    }
+    for (int q = 0; q < 8; q += 4) {
+        u[q] = _mm256_shuffle_ps(t[q], t[q + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x31);
+    }
+}
+
+FA_GEMM_INLINE void fa_gemm_transpose_f64(__m256d *r) {
+    __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* stores of the first n < VL lanes */
+FA_GEMM_INLINE void fa_gemm_pstore_f32(float *p, __m256 v, int n) {
+    __m128 q = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(p, q);
+        q = _mm256_extractf128_ps(v, 1);
+        p += 4;
+    }
+    if (n & 2) {
+        _mm_storel_epi64((__m128i_u *)p, _mm_castps_si128(q));
+        q = _mm_movehl_ps(q, q);
+        p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, q);
+}
+
+FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
+    __m128d q = _mm256_castpd256_pd128(v);
+    if (n & 2) {
+        _mm_storeu_pd(p, q);
+        q = _mm256_extractf128_pd(v, 1);
+        p += 2;
+    }
+    if (n & 1) _mm_store_sd(p, q);
+}
+
+/* ---- float32 ---- */
+#define REAL float
+#define SFX f32
+#define FN(name) name##_f32
+#define VT __m256
+#define VI __m256i
+#define VL 8
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define V_MLOAD(p, m) _mm256_maskload_ps((p), (m))
+#define V_PSTORE(p, v, n) fa_gemm_pstore_f32((p), (v), (n))
+#define V_BCAST(p) _mm256_broadcast_ss(p)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_MASK(n) \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_TRANSPOSE(r) fa_gemm_transpose_f32(r)
+#include "gemm_impl.h"
+#undef REAL
+#undef SFX
+#undef FN
+#undef VT
+#undef VI
+#undef VL
+#undef V_ZERO
+#undef V_LOAD
+#undef V_STORE
+#undef V_MLOAD
+#undef V_PSTORE
+#undef V_BCAST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_MASK
+#undef V_TRANSPOSE
+
+/* ---- float64 ---- */
+#define REAL double
+#define SFX f64
+#define FN(name) name##_f64
+#define VT __m256d
+#define VI __m256i
+#define VL 4
+#define V_ZERO() _mm256_setzero_pd()
+#define V_LOAD(p) _mm256_loadu_pd(p)
+#define V_STORE(p, v) _mm256_storeu_pd((p), (v))
+#define V_MLOAD(p, m) _mm256_maskload_pd((p), (m))
+#define V_PSTORE(p, v, n) fa_gemm_pstore_f64((p), (v), (n))
+#define V_BCAST(p) _mm256_broadcast_sd(p)
+#define V_SET1(x) _mm256_set1_pd(x)
+#define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_TRANSPOSE(r) fa_gemm_transpose_f64(r)
+#include "gemm_impl.h"
+
+#else /* not GCC/clang on x86-64: always decline */
+
+int fa_gemm_available(void) { return 0; }
+
+int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)n_threads;
+    return 0;
+}
+
+int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
+                const double *B, int ldb, double beta, double *C, int ldc, int n_threads) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)n_threads;
+    return 0;
+}
+
+#endif

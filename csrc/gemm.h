@@ -1,0 +1,62 @@
+/* fastact: a deterministic GEMM for the training loop's small shapes.
+ *
+ *   C = alpha op(A) op(B) + beta C      row-major, op(X) = X or X^T
+ *
+ * Same arguments as the row-major _gemm wrapper of fastact/_mlp_core.pyx
+ * (ta/tb 'N'/'n' or 'T'/'t'/'C'/'c', M x N result, inner dimension K, leading
+ * dimensions in elements), plus n_threads.  Returns 1 when it computed C, 0
+ * when it declines (nothing was written; the caller uses BLAS instead):
+ * another ta/tb, a negative size, a leading dimension below the row length,
+ * a CPU without AVX2+FMA, a compiler other than GCC/clang on x86-64, or a
+ * failed allocation of the packing buffer.
+ *
+ * Determinism.  Every element is computed by one fixed sequence whatever the
+ * thread count, tiling or position in a tile:
+ *     acc = 0;  for k = 0 .. K-1 ascending: acc = fma(opA[i,k], opB[k,j], acc)
+ *     C[i,j] = alpha*acc           (beta == 0: C is never read, NaN cannot leak;
+ *                                   alpha == 1 skips the product, which is exact)
+ *     C[i,j] = fma(beta, C[i,j], alpha*acc)          (beta != 0)
+ * and C = beta*C (0 when beta == 0) when K == 0 or alpha == 0, where A and B
+ * are not read (BLAS semantics).  Each lane of a vector FMA is one scalar
+ * fma, masked edge columns and short edge rows run the same chain, and K
+ * blocks (used only when beta == 0) store the raw float partial sum into C
+ * and reload it, which is exact.  So splitting the rows over OpenMP threads
+ * gives bitwise the same C as one thread; K is never split.  The worker
+ * threads also run with the caller's MXCSR (flush-to-zero/denormals-are-zero
+ * settings), which would otherwise be per-thread.
+ *
+ * Kernel.  AVX2+FMA register tiles of 6 rows x 2 vectors (6x16 float32,
+ * 6x8 float64: 12 accumulators), broadcasting op(A) elements (from 6 rows
+ * of A for 'N'; for 'T' from A[k, i..i+5], contiguous) and loading rows of a
+ * panel of op(B); short edge tiles repeat their last row in the spare
+ * registers and store only their own rows, edge columns are loaded masked
+ * and stored with narrower stores.  No packing of A.  op(B) is packed into
+ * zero-padded panels of K x 16 (K x 8) when it is B^T (8x8 / 4x4 register
+ * transposes) or when B is larger than 64 KB; a smaller B is read in place
+ * and only its partial last panel is copied.  With beta == 0, K is cut into
+ * balanced blocks of at most 256 and N into blocks so that a packed K block
+ * of op(B) stays within 256 KB of L2; a row tile of A stays in L1 while it
+ * meets every panel of the block.  Threads (M*N*K >= FA_GEMM_PARALLEL_MIN,
+ * at least half of that and one row tile per thread) pack a share of the
+ * panels, meet at a barrier, then take contiguous runs of row tiles.  The
+ * kernels carry __attribute__((target("avx2,fma"))) and run when
+ * __builtin_cpu_supports says so (checked once): the default portable build
+ * uses them, and so does the sanitizer build (FA_NO_MULTIVERSION), as no
+ * ifunc is involved.
+ */
+#ifndef FASTACT_GEMM_H
+#define FASTACT_GEMM_H
+
+/* M*N*K below which the product always runs on the calling thread */
+#define FA_GEMM_PARALLEL_MIN (1L << 20)
+
+int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, int n_threads);
+int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
+                const double *B, int ldb, double beta, double *C, int ldc, int n_threads);
+
+/* 1 when the AVX2+FMA kernels can run here (fa_gemm_* never declines for the
+ * CPU's sake then) */
+int fa_gemm_available(void);
+
+#endif
