@@ -82,6 +82,11 @@ cdef extern from "fastact.h" nogil:
     double fa_logistic_bxent_f64(double *z, const double *t, const double *w, double *proba, size_t rows, size_t cols)
 
 
+cdef extern from "gemm.h" nogil:
+    int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc, int n_threads)
+    int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda, const double *B, int ldb, double beta, double *C, int ldc, int n_threads)
+
+
 cdef extern from "mlp_train.h" nogil:
     uint64_t mlp_mix64(uint64_t z)
     void mlp_gather_f32(const float *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows, size_t n, size_t cols, float *out)
@@ -165,14 +170,21 @@ DEF SMALL_ROWS = 4
 
 cdef inline void _gemm(char ta, char tb, int M, int N, int K, floating alpha,
                        const floating *A, int lda, const floating *B, int ldb,
-                       floating beta, floating *C, int ldc) noexcept nogil:
-    """Row-major C = alpha op(A) op(B) + beta C, through the Fortran BLAS:
-    the column-major view computes C^T = op(B)^T op(A)^T."""
+                       floating beta, floating *C, int ldc, int nt) noexcept nogil:
+    """Row-major C = alpha op(A) op(B) + beta C.  fastact's own GEMM (gemm.h)
+    gives every element one fixed FMA sequence, so its results do not depend
+    on nt: training may use threads and stay reproducible.  Where it declines
+    (a CPU without AVX2+FMA), single-threaded BLAS (the caller pins it): the
+    column-major view computes C^T = op(B)^T op(A)^T."""
     if M == 0 or N == 0:
         return
     if floating is float:
+        if fa_gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
+            return
         sgemm(&tb, &ta, &N, &M, &K, &alpha, <float *>B, &ldb, <float *>A, &lda, &beta, C, &ldc)
     else:
+        if fa_gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
+            return
         dgemm(&tb, &ta, &N, &M, &K, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
 
 
@@ -186,7 +198,7 @@ cdef inline void _matmul(const floating *A, Py_ssize_t lda, Py_ssize_t rows, Py_
             mlp_small_matmul_f64(A, lda, rows, fi, W, fo, out)
     else:
         _gemm(c'N', c'N', <int>rows, <int>fo, <int>fi, <floating>1, A, <int>lda, W, <int>fo,
-              <floating>0, out, <int>fo)
+              <floating>0, out, <int>fo, 1)
 
 
 cdef inline void _bias_act(fa_kind k, const fa_params *p, floating *z, const floating *b,
@@ -388,12 +400,12 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
                 _csr_forward(d, rows, 0, B, P + ly.w_off, ly.fan_out, z)
             else:
                 _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>nf, <floating>1, A0, <int>lda0,
-                      P + ly.w_off, <int>ly.fan_out, <floating>0, z, <int>ly.fan_out)
+                      P + ly.w_off, <int>ly.fan_out, <floating>0, z, <int>ly.fan_out, nt)
         else:
             prev = &L[l - 1]
             _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
                   <floating *>prev.out, <int>ly.fan_in, P + ly.w_off, <int>ly.fan_out,
-                  <floating>0, z, <int>ly.fan_out)
+                  <floating>0, z, <int>ly.fan_out, nt)
         if l == n_layers - 1:
             break
         _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
@@ -440,17 +452,17 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
                                             ly.fan_out, G + ly.w_off, nf)
             else:
                 _gemm(c'T', c'N', <int>nf, <int>ly.fan_out, <int>B, <floating>1, A0, <int>lda0,
-                      z, <int>ly.fan_out, <floating>0, G + ly.w_off, <int>ly.fan_out)
+                      z, <int>ly.fan_out, <floating>0, G + ly.w_off, <int>ly.fan_out, nt)
             break
         prev = &L[l - 1]
         _gemm(c'T', c'N', <int>ly.fan_in, <int>ly.fan_out, <int>B, <floating>1,
               <floating *>prev.out, <int>ly.fan_in, z, <int>ly.fan_out, <floating>0,
-              G + ly.w_off, <int>ly.fan_out)
+              G + ly.w_off, <int>ly.fan_out, nt)
         # d loss / d prev.out = delta W^T
         target = <floating *>(prev.dpost if prev.pattern == PAT_MAXOUT else prev.delta)
         _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
               <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,
-              <int>ly.fan_in)
+              <int>ly.fan_in, nt)
         if prev.keep < 1.0:
             if floating is float:
                 mlp_mul_inplace_f32(target, <float *>prev.mask, B * prev.width)
@@ -959,9 +971,12 @@ cdef class Network:
         self.norm = (<double>n if sample_weight is None
                      else float(np.sum(sample_weight, dtype=np.float64)))
         self.alpha = alpha
-        # training is single-threaded (BLAS included, see fastact._mlp): at
-        # batch sizes the kernels would not split the work anyway
-        self.n_threads = 1 if n_threads is None else max(1, int(n_threads))
+        # Threads follow the OpenMP limit (threadpoolctl's): fastact's GEMM
+        # and kernels give the same bits for any thread count.  BLAS, used
+        # only where that GEMM declines, stays single-threaded (fastact._mlp)
+        # because its threaded results differ from its single-threaded ones.
+        self.n_threads = (fa_omp_max_threads() if n_threads is None
+                          else max(1, int(n_threads)))
         self.ws = None
         self.cap = 0
         self.bound = True

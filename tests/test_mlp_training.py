@@ -58,6 +58,20 @@ def test_same_random_state_same_weights_whatever_the_thread_count(kw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_gemm_gives_the_weights_of_one_thread(dtype):
+    """Layers wide enough that fastact's GEMM splits its rows over the threads
+    (M N K >= 2^20 for a 200-row batch): the weights stay bitwise equal."""
+    X, y = _digits(dtype)
+    weights = []
+    for threads in (1, 2, 3):
+        with threadpool_limits(threads):
+            est = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=2, random_state=0)
+            weights.append(_params(est.fit(X, y)))
+    for w in weights[1:]:
+        np.testing.assert_array_equal(w, weights[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predictions_do_not_depend_on_the_thread_count(dtype):
     # several chunks of rows (predict spreads them over the OpenMP threads,
     # each with single-threaded BLAS), dense and through the full path
