@@ -168,37 +168,52 @@ DEF SMALL_ROWS = 4
 # ---------------------------------------------------------------------------
 # dtype dispatch: one thin wrapper per kernel
 
+cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alpha,
+                            const floating *A, int lda, const floating *B, int ldb,
+                            floating beta, floating *C, int ldc) noexcept nogil:
+    """Row-major C = alpha op(A) op(B) + beta C through the Fortran BLAS: the
+    column-major view computes C^T = op(B)^T op(A)^T."""
+    if M == 0 or N == 0:
+        return
+    if floating is float:
+        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float *>B, &ldb, <float *>A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
+
+
 cdef inline void _gemm(char ta, char tb, int M, int N, int K, floating alpha,
                        const floating *A, int lda, const floating *B, int ldb,
                        floating beta, floating *C, int ldc, int nt) noexcept nogil:
-    """Row-major C = alpha op(A) op(B) + beta C.  fastact's own GEMM (gemm.h)
-    gives every element one fixed FMA sequence, so its results do not depend
-    on nt: training may use threads and stay reproducible.  Where it declines
-    (a CPU without AVX2+FMA), single-threaded BLAS (the caller pins it): the
-    column-major view computes C^T = op(B)^T op(A)^T."""
+    """The training step's products.  fastact's own GEMM (gemm.h) gives every
+    element one fixed FMA sequence, so its results do not depend on nt:
+    training may use threads and stay reproducible.  Where it declines (a CPU
+    without AVX2+FMA), single-threaded BLAS (the caller pins it)."""
     if M == 0 or N == 0:
         return
     if floating is float:
         if fa_gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
             return
-        sgemm(&tb, &ta, &N, &M, &K, &alpha, <float *>B, &ldb, <float *>A, &lda, &beta, C, &ldc)
     else:
         if fa_gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
             return
-        dgemm(&tb, &ta, &N, &M, &K, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
+    _blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef inline void _matmul(const floating *A, Py_ssize_t lda, Py_ssize_t rows, Py_ssize_t fi,
                          const floating *W, Py_ssize_t fo, floating *out) noexcept nogil:
-    """out = A W for the forward pass; BLAS-free for a handful of rows."""
+    """out = A W for inference; BLAS-free for a handful of rows.  Predict
+    splits its rows into fixed chunks, each on one thread with
+    single-threaded BLAS, so its results do not depend on the thread count
+    either, and it keeps BLAS (on the large layers of P2 it is a few percent
+    faster than fastact's GEMM, tools/bench_gemm.py)."""
     if rows <= SMALL_ROWS:
         if floating is float:
             mlp_small_matmul_f32(A, lda, rows, fi, W, fo, out)
         else:
             mlp_small_matmul_f64(A, lda, rows, fi, W, fo, out)
     else:
-        _gemm(c'N', c'N', <int>rows, <int>fo, <int>fi, <floating>1, A, <int>lda, W, <int>fo,
-              <floating>0, out, <int>fo, 1)
+        _blas_gemm(c'N', c'N', <int>rows, <int>fo, <int>fi, <floating>1, A, <int>lda, W,
+                   <int>fo, <floating>0, out, <int>fo)
 
 
 cdef inline void _bias_act(fa_kind k, const fa_params *p, floating *z, const floating *b,
