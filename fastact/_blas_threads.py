@@ -3,9 +3,10 @@
 OpenBLAS's multithreaded GEMM splits the work differently from its
 single-threaded one, and rounds differently with it; fastact's results must
 not depend on the thread count.  So fit and predict call BLAS on one thread
-and make their own parallelism where they have any (predict: fixed chunks of
-rows, one per OpenMP thread), and the results are the same whatever the
-number of threads.
+and make their own parallelism (predict: fixed chunks of rows, one per OpenMP
+thread; training: fastact's own GEMM, csrc/gemm.h, which splits rows and
+leaves BLAS only as the fallback on CPUs without AVX2+FMA), and the results
+are the same whatever the number of threads.
 
 OpenBLAS (pthreads) has one process-wide thread setting: the first fastact
 call to enter saves the user's setting and sets 1, the last to leave restores
