@@ -239,8 +239,11 @@ cdef class Activation:
         self.f32_problem = float32_problem(info, bound)
         if info.name == "prelu":
             alpha = bound["alpha"]
-            self.alpha32 = _c_input(alpha, np.float32)
-            self.alpha64 = _c_input(alpha, np.float64)
+            # copies: the caller may change its array after binding, which
+            # must neither bypass the check below nor reach cached bindings
+            self.alpha32 = np.array(alpha, dtype=np.float32, order="C", copy=True)
+            self.alpha64 = np.array(alpha, dtype=np.float64, order="C", copy=True)
+            self.params["alpha"] = np.array(alpha, copy=True)
             if not (np.all(self.alpha32 > 0) and np.all(np.isfinite(self.alpha32))):
                 raise ValueError("prelu: parameter 'alpha' must be finite and > 0 "
                                  "in float32 too")
@@ -686,6 +689,30 @@ def _rebuild(name, params):
 
 
 cdef dict _CACHE = {}
+# Activations bound to an array parameter (prelu's alpha), keyed by the
+# array's contents: binding validates and converts the array, ~45 us in
+# Python, which a repeated call should not pay again.  Few and small entries.
+cdef dict _ARRAY_CACHE = {}
+DEF ARRAY_CACHE_SIZE = 64
+DEF ARRAY_KEY_MAX_BYTES = 1 << 16
+
+
+cdef object _array_key(object name, dict params):
+    """A key holding copies of the array parameters' contents, or None when
+    some parameter is neither hashable nor a small numeric ndarray."""
+    cdef list parts = []
+    for k, v in params.items():
+        if isinstance(v, np.ndarray):
+            if v.nbytes > ARRAY_KEY_MAX_BYTES or v.dtype.kind not in "fiu":
+                return None
+            parts.append((k, np.ndarray, v.dtype.str, v.shape, v.tobytes()))
+        else:
+            try:
+                hash(v)
+            except TypeError:
+                return None
+            parts.append((k, type(v), v))
+    return (name, tuple(parts))
 
 
 cdef Activation _resolve(object name, dict params):
@@ -693,13 +720,17 @@ cdef Activation _resolve(object name, dict params):
     # Keyword order is part of the key (a different order only costs a miss),
     # and so are the value types: 2 == 2.0 == True must not share an entry,
     # since the validation of one says nothing about the others.
+    cdef object hit
+    if params:
+        for v in params.values():
+            if isinstance(v, np.ndarray):
+                return _resolve_by_contents(name, params)
     cdef object key = (name, tuple([(k, type(v), v) for k, v in params.items()])) \
         if params else name
-    cdef object hit
     try:
         hit = _CACHE.get(key)
     except TypeError:              # unhashable parameter (an alpha array)
-        return Activation(name, **params)
+        return _resolve_by_contents(name, params)
     if hit is not None:
         return <Activation>hit
     act = Activation(name, **params)
@@ -708,6 +739,20 @@ cdef Activation _resolve(object name, dict params):
             _CACHE[key] = act
         except TypeError:
             pass
+    return act
+
+
+cdef Activation _resolve_by_contents(object name, dict params):
+    key = _array_key(name, params)
+    if key is None:
+        return Activation(name, **params)
+    hit = _ARRAY_CACHE.get(key)
+    if hit is not None:
+        return <Activation>hit
+    act = Activation(name, **params)
+    if len(_ARRAY_CACHE) >= ARRAY_CACHE_SIZE:
+        del _ARRAY_CACHE[next(iter(_ARRAY_CACHE))]       # the oldest entry
+    _ARRAY_CACHE[key] = act
     return act
 
 

@@ -470,3 +470,21 @@ def test_fused_aliasing_that_cannot_work_is_rejected():
     z = _z()
     check_rejected(fastact.softmax_cross_entropy, (z, np.ones((4, 6))), {"proba": z},
                    ValueError, "proba")
+
+
+def test_prelu_alpha_changed_after_binding_is_not_seen():
+    """Bindings copy the alpha array: a caller changing it afterwards can
+    neither slip a forbidden alpha past the check nor reach a later call
+    through the bindings fastact memoises by the array's contents."""
+    x = -np.ones((2, 3), dtype=np.float32)
+    alpha = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    act = fastact.activation("prelu", alpha=alpha)
+    first = fastact.forward("prelu", x.copy(), alpha=alpha)
+    alpha[:] = -5.0
+    np.testing.assert_allclose(act.forward(x.copy())[0], [-0.1, -0.2, -0.3], rtol=1e-6)
+    with pytest.raises(ValueError, match="alpha"):
+        fastact.forward("prelu", x.copy(), alpha=alpha)
+    alpha[:] = [0.4, 0.5, 0.6]
+    np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=alpha)[0],
+                               [-0.4, -0.5, -0.6], rtol=1e-6)
+    np.testing.assert_allclose(first[0], [-0.1, -0.2, -0.3], rtol=1e-6)
