@@ -702,16 +702,22 @@ static double FN(xent_posinf_row)(REAL *zr, const REAL *tr, REAL *proba, size_t 
  * differences are exact for float32.  A float64 difference can overflow
  * (finite logits of huge spread); then it is formed halved, which is exact
  * there, and t_j (z_j - m) / 2 doubled. */
+FA_INLINE double FN(xent_target_term)(REAL z, REAL t, REAL m) {
+    double zj = (double)z, tj = (double)t, md = (double)m;
+    double d = zj - md;
+    /* bitwise |, selects on both sides: no branches (one-hot targets made
+     * the branch on t unpredictable), and the block loop vectorizes */
+    int plain = (d - d == 0) | (zj - zj != 0);
+    double halved = 2 * FN(target_times)(tj, 0.5 * zj - 0.5 * md);
+    return plain ? FN(target_times)(tj, d) : halved;
+}
+
 FA_INLINE double FN(xent_target_terms)(const REAL *zr, const REAL *tr, size_t cols, REAL m,
                                        double *tsum) {
-    double tz = 0, ts = 0, md = (double)m;
+    double tz = 0, ts = 0;
     for (size_t j = 0; j < cols; j++) {
-        double zj = (double)zr[j], tj = (double)tr[j];
-        double d = zj - md;
-        double term = d - d == 0 || zj - zj != 0 ? FN(target_times)(tj, d)
-                                                 : 2 * FN(target_times)(tj, 0.5 * zj - 0.5 * md);
-        tz += term;
-        ts += tj;
+        tz += FN(xent_target_term)(zr[j], tr[j], m);
+        ts += (double)tr[j];
     }
     *tsum = ts;
     return tz;
@@ -782,13 +788,24 @@ FA_INLINE int FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb,
     size_t n = nb * cols;
     double tz[XENT_BLOCK / 2], tsum[XENT_BLOCK / 2], lg[XENT_BLOCK / 2];
     size_t top[XENT_BLOCK / 2];
+    double term[XENT_BLOCK];
     for (size_t r = 0; r < nb; r++) {
         const REAL *zr = zb + r * cols;
         REAL m = FN(short_max)(zr, cols);
         if (m == (REAL)INFINITY) return 0;
-        tz[r] = FN(xent_target_terms)(zr, tb + r * cols, cols, m, &tsum[r]);
         top[r] = FN(index_of)(zr, cols, m);
         for (size_t j = 0; j < cols; j++) rep[r * cols + j] = m;
+    }
+    /* xent_target_terms of every row, its terms computed flat */
+    for (size_t i = 0; i < n; i++) term[i] = FN(xent_target_term)(zb[i], tb[i], rep[i]);
+    for (size_t r = 0; r < nb; r++) {
+        double tzr = 0, tsr = 0;
+        for (size_t j = 0; j < cols; j++) {
+            tzr += term[r * cols + j];
+            tsr += (double)tb[r * cols + j];
+        }
+        tz[r] = tzr;
+        tsum[r] = tsr;
     }
     for (size_t i = 0; i < n; i++) e[i] = FN(exp_diff)(zb[i], rep[i]);
     for (size_t r = 0; r < nb; r++) {
