@@ -48,7 +48,9 @@
 #define FASTACT_GEMM_H
 
 /* M*N*K below which the product always runs on the calling thread */
+#ifndef FA_GEMM_PARALLEL_MIN
 #define FA_GEMM_PARALLEL_MIN (1L << 20)
+#endif
 
 int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int n_threads);

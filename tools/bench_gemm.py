@@ -11,7 +11,8 @@ column-major trick: no copies), so neither side pays Python overhead.
 Threads: OpenBLAS limited with threadpoolctl, fa_gemm given n_threads.
 Each entry is the median over repeats of the mean time of a run of ~2 ms of
 calls; 1 thread: fa and BLAS runs alternate call by call; 2 threads: they
-alternate in phases over a workload's calls with 0.2 s pauses (see below).
+alternate in phases over a workload's calls with 0.2 s pauses, each run
+after a warm-up run (see below).
 ratio = fa time / BLAS time; STEP SUM adds a workload's calls.
 """
 import argparse
@@ -161,10 +162,13 @@ def main():
             "workload", "call", "op", "M", "N", "K", "fa us", "blas us", "ratio"))
         for nt in [int(t) for t in args.threads.split(",")]:
             print("--- %d thread%s" % (nt, "s" if nt > 1 else ""))
-            # With 2 threads the idle pool of one side (GOMP or OpenBLAS threads
-            # spinning after their last region) would slow the other down: the
-            # sides then take turns in phases over all calls of a workload,
-            # with a pause between phases and a warm-up call in each run.
+            # With 2 threads the idle pool of one side (OpenBLAS threads spin
+            # ~0.1 s after their last call) would slow the other down, and
+            # threads woken after a sleep can share a core until the kernel
+            # spreads them (ms): the sides take turns in phases over all calls
+            # of a workload, with a pause between phases, and each timed run
+            # follows a ~4 ms run of the same call (steady state, as in a
+            # training loop, where the pool never falls asleep).
             pause = 0.0 if nt == 1 else 0.2
             with threadpool_limits(limits=nt, user_api="blas"):
                 for wname, sizes, rows in WORKLOADS:
@@ -187,14 +191,14 @@ def main():
                     for _ in range(args.repeats):
                         for k, call in enumerate(calls):
                             if pause:
-                                run_fa(call, data[k], nt, 1)
+                                run_fa(call, data[k], nt, 2 * reps[k])
                             tf[k].append(run_fa(call, data[k], nt, reps[k]))
                             if not pause:
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                         if pause:
                             time.sleep(pause)
                             for k, call in enumerate(calls):
-                                run_blas(call, data[k], 1)
+                                run_blas(call, data[k], 2 * reps[k])
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                             time.sleep(pause)
                     sum_fa = sum_bl = 0.0
