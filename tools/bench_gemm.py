@@ -157,7 +157,9 @@ def main():
                       b.shape[1], ptr(out), N, reps)
 
         print("fa_gemm vs OpenBLAS %sgemm, %s, median of %d interleaved runs of ~%g ms"
-              % ("s" if dt == np.float32 else "d", args.dtype, args.repeats, args.ms))
+              " (load average %.2f at the start)"
+              % ("s" if dt == np.float32 else "d", args.dtype, args.repeats, args.ms,
+                 os.getloadavg()[0]))
         print("%-14s %-16s %3s %5s %5s %5s | %9s %9s %6s" % (
             "workload", "call", "op", "M", "N", "K", "fa us", "blas us", "ratio"))
         for nt in [int(t) for t in args.threads.split(",")]:
@@ -167,7 +169,7 @@ def main():
             # threads woken after a sleep can share a core until the kernel
             # spreads them (ms): the sides take turns in phases over all calls
             # of a workload, with a pause between phases, and each timed run
-            # follows a ~4 ms run of the same call (steady state, as in a
+            # follows a ~20 ms run of the same call (steady state, as in a
             # training loop, where the pool never falls asleep).
             pause = 0.0 if nt == 1 else 0.2
             with threadpool_limits(limits=nt, user_api="blas"):
@@ -191,14 +193,14 @@ def main():
                     for _ in range(args.repeats):
                         for k, call in enumerate(calls):
                             if pause:
-                                run_fa(call, data[k], nt, 2 * reps[k])
+                                run_fa(call, data[k], nt, 10 * reps[k])
                             tf[k].append(run_fa(call, data[k], nt, reps[k]))
                             if not pause:
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                         if pause:
                             time.sleep(pause)
                             for k, call in enumerate(calls):
-                                run_blas(call, data[k], 2 * reps[k])
+                                run_blas(call, data[k], 10 * reps[k])
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                             time.sleep(pause)
                     sum_fa = sum_bl = 0.0
@@ -210,6 +212,7 @@ def main():
                             wname, call[0], call[1] + call[2], *call[3:], mf, mb, mf / mb))
                     print("%-14s %-16s %3s %5s %5s %5s | %9.1f %9.1f %6.3f" % (
                         wname, "STEP SUM", "", "", "", "", sum_fa, sum_bl, sum_fa / sum_bl))
+    print("load average %.2f at the end" % os.getloadavg()[0])
     return 0
 
 
