@@ -50,9 +50,12 @@
 #ifndef FASTACT_GEMM_H
 #define FASTACT_GEMM_H
 
-/* M*N*K below which the product always runs on the calling thread */
+/* M*N*K below which the product always runs on the calling thread.  The
+ * 1.3M products of the 64-100-10 network ran ~1.4x faster on 2 threads in
+ * a C loop, but no faster in tools/bench_gemm.py (operands moving between
+ * the cores, threads woken late), so they stay on one; 6.5M and up: ~1.6x. */
 #ifndef FA_GEMM_PARALLEL_MIN
-#define FA_GEMM_PARALLEL_MIN (1L << 20)
+#define FA_GEMM_PARALLEL_MIN (1L << 21)
 #endif
 
 int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
