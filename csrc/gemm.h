@@ -37,8 +37,11 @@
  * balanced blocks of at most 256 and N into blocks so that a packed K block
  * of op(B) stays within 256 KB of L2; a row tile of A stays in L1 while it
  * meets every panel of the block.  Threads (M*N*K >= FA_GEMM_PARALLEL_MIN,
- * at least half of that and one row tile per thread) pack a share of the
- * panels, meet at a barrier, then take contiguous runs of row tiles.  The
+ * at least half of that and one row tile or panel per thread): when M >= N
+ * they pack a share of the panels, meet at a barrier, then take contiguous
+ * runs of row tiles; when M < N each takes a run of panels (balanced by
+ * columns), packs them and computes all rows of them, no barrier; either
+ * way each thread reads all of the smaller operand only.  The
  * kernels carry __attribute__((target("avx2,fma"))) and run when
  * __builtin_cpu_supports says so (checked once): the default portable build
  * uses them, and so does the sanitizer build (FA_NO_MULTIVERSION), as no
@@ -47,8 +50,13 @@
 #ifndef FASTACT_GEMM_H
 #define FASTACT_GEMM_H
 
-/* M*N*K below which the product always runs on the calling thread */
-#define FA_GEMM_PARALLEL_MIN (1L << 20)
+/* M*N*K below which the product always runs on the calling thread.  The
+ * 1.3M products of the 64-100-10 network ran ~1.4x faster on 2 threads in
+ * a C loop, but no faster in tools/bench_gemm.py (operands moving between
+ * the cores, threads woken late), so they stay on one; 6.5M and up: ~1.6x. */
+#ifndef FA_GEMM_PARALLEL_MIN
+#define FA_GEMM_PARALLEL_MIN (1L << 21)
+#endif
 
 int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int n_threads);

@@ -106,13 +106,13 @@ FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows
             FA_TILE_CALL(1, 1, AT, b_part, NR, 0, 1, c_part);            \
     } while (0)
 
-/* rows [m0, m1) of C: N blocks, K blocks, row tiles (A's tile stays in L1),
- * panels (read from L2) */
-FA_GEMM_TARGET static void FN(gemm_rows)(const FN(gemm_ctx) *x, int m0, int m1) {
-    const int N = x->N, K = x->K;
+/* rows [m0, m1) x panels [p0, p1) of C: N blocks, K blocks, row tiles (A's
+ * tile stays in L1), panels (read from L2) */
+FA_GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int p0, int p1) {
+    const int K = x->K, N = x->N < p1 * NR ? x->N : p1 * NR;
     const ptrdiff_t ldc = x->ldc;
     const REAL al = x->alpha, be = x->beta;
-    for (int jc = 0; jc < N; jc += x->nc) {
+    for (int jc = p0 * NR; jc < N; jc += x->nc) {
         const int jend = N - jc < x->nc ? N : jc + x->nc;
         const int nfull = (jend - jc) / NR, ncols = (jend - jc) % NR, jp = jc + nfull * NR;
         const int nrem = ncols % VL;
@@ -243,12 +243,13 @@ int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A
     int pack_edge = !pack && N % NR != 0;
 
     /* threads: at least FA_GEMM_PARALLEL_MIN / 2 multiply-adds and one row
-     * tile each (the result does not depend on the count) */
+     * tile or panel each (the result does not depend on the count) */
     int nt = 1;
     const double work = (double)M * N * K;
     if (n_threads > 1 && work >= (double)FA_GEMM_PARALLEL_MIN) {
         const double most = work / (double)(FA_GEMM_PARALLEL_MIN / 2);
-        nt = n_threads < tiles ? n_threads : tiles;
+        const int units = tiles > npanels ? tiles : npanels;
+        nt = n_threads < units ? n_threads : units;
         if (nt > most) nt = (int)most;
     }
 
@@ -268,26 +269,42 @@ int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A
                 FN(pack_panel)(B, ldb, bt, N, K, p, buf + (size_t)p * K * NR);
         else if (pack_edge)
             FN(pack_panel)(B, ldb, 0, N, K, npanels - 1, buf);
-        FN(gemm_rows)(&x, 0, M);
+        FN(gemm_part)(&x, 0, M, 0, npanels);
     } else {
+        /* Split the rows when op(A) is the larger operand (each thread then
+         * reads all of op(B)), else the panels (each reads all of op(A) but
+         * packs only its own panels, without a barrier): less data moves
+         * between the cores, which decides at these sizes. */
+        const int by_rows = M >= N || npanels < nt;
         const unsigned int csr = _mm_getcsr();
 #pragma omp parallel num_threads(nt)
         {
             const unsigned int own = _mm_getcsr();
             _mm_setcsr(csr);
-            int t = fa_gemm_thread_num(), T = fa_gemm_num_threads();
-            if (pack) {
+            const int t = fa_gemm_thread_num(), T = fa_gemm_num_threads();
+            if (by_rows) {
                 const int p0 = (int)((long)npanels * t / T);
                 const int p1 = (int)((long)npanels * (t + 1) / T);
-                for (int p = p0; p < p1; p++)
-                    FN(pack_panel)(B, ldb, bt, N, K, p, buf + (size_t)p * K * NR);
-            } else if (pack_edge && t == 0) {
-                FN(pack_panel)(B, ldb, 0, N, K, npanels - 1, buf);
-            }
+                if (pack)
+                    for (int p = p0; p < p1; p++)
+                        FN(pack_panel)(B, ldb, bt, N, K, p, buf + (size_t)p * K * NR);
+                else if (pack_edge && t == T - 1)
+                    FN(pack_panel)(B, ldb, 0, N, K, npanels - 1, buf);
 #pragma omp barrier
-            int lo = (int)((long)tiles * t / T) * MR, hi = (int)((long)tiles * (t + 1) / T) * MR;
-            if (hi > M) hi = M;
-            if (lo < hi) FN(gemm_rows)(&x, lo, hi);
+                const int lo = (int)((long)tiles * t / T) * MR;
+                const int hi = (int)((long)tiles * (t + 1) / T) * MR;
+                if (lo < M) FN(gemm_part)(&x, lo, hi < M ? hi : M, 0, npanels);
+            } else {
+                /* panel runs balanced by columns (the last panel may be short) */
+                const int p0 = (int)(((long)N * t / T + NR / 2) / NR);
+                const int p1 = t == T - 1 ? npanels : (int)(((long)N * (t + 1) / T + NR / 2) / NR);
+                if (pack)
+                    for (int p = p0; p < p1; p++)
+                        FN(pack_panel)(B, ldb, bt, N, K, p, buf + (size_t)p * K * NR);
+                else if (pack_edge && p1 == npanels && p0 < p1)
+                    FN(pack_panel)(B, ldb, 0, N, K, npanels - 1, buf);
+                if (p0 < p1) FN(gemm_part)(&x, 0, M, p0, p1);
+            }
             _mm_setcsr(own);
         }
     }

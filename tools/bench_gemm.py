@@ -11,7 +11,8 @@ column-major trick: no copies), so neither side pays Python overhead.
 Threads: OpenBLAS limited with threadpoolctl, fa_gemm given n_threads.
 Each entry is the median over repeats of the mean time of a run of ~2 ms of
 calls; 1 thread: fa and BLAS runs alternate call by call; 2 threads: they
-alternate in phases over a workload's calls with 0.2 s pauses (see below).
+alternate in phases over a workload's calls with 0.2 s pauses, each run
+after a warm-up run (see below).
 ratio = fa time / BLAS time; STEP SUM adds a workload's calls.
 """
 import argparse
@@ -156,15 +157,20 @@ def main():
                       b.shape[1], ptr(out), N, reps)
 
         print("fa_gemm vs OpenBLAS %sgemm, %s, median of %d interleaved runs of ~%g ms"
-              % ("s" if dt == np.float32 else "d", args.dtype, args.repeats, args.ms))
+              " (load average %.2f at the start)"
+              % ("s" if dt == np.float32 else "d", args.dtype, args.repeats, args.ms,
+                 os.getloadavg()[0]))
         print("%-14s %-16s %3s %5s %5s %5s | %9s %9s %6s" % (
             "workload", "call", "op", "M", "N", "K", "fa us", "blas us", "ratio"))
         for nt in [int(t) for t in args.threads.split(",")]:
             print("--- %d thread%s" % (nt, "s" if nt > 1 else ""))
-            # With 2 threads the idle pool of one side (GOMP or OpenBLAS threads
-            # spinning after their last region) would slow the other down: the
-            # sides then take turns in phases over all calls of a workload,
-            # with a pause between phases and a warm-up call in each run.
+            # With 2 threads the idle pool of one side (OpenBLAS threads spin
+            # ~0.1 s after their last call) would slow the other down, and
+            # threads woken after a sleep can share a core until the kernel
+            # spreads them (ms): the sides take turns in phases over all calls
+            # of a workload, with a pause between phases, and each timed run
+            # follows a ~20 ms run of the same call (steady state, as in a
+            # training loop, where the pool never falls asleep).
             pause = 0.0 if nt == 1 else 0.2
             with threadpool_limits(limits=nt, user_api="blas"):
                 for wname, sizes, rows in WORKLOADS:
@@ -187,14 +193,14 @@ def main():
                     for _ in range(args.repeats):
                         for k, call in enumerate(calls):
                             if pause:
-                                run_fa(call, data[k], nt, 1)
+                                run_fa(call, data[k], nt, 10 * reps[k])
                             tf[k].append(run_fa(call, data[k], nt, reps[k]))
                             if not pause:
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                         if pause:
                             time.sleep(pause)
                             for k, call in enumerate(calls):
-                                run_blas(call, data[k], 1)
+                                run_blas(call, data[k], 10 * reps[k])
                                 tb_[k].append(run_blas(call, data[k], reps[k]))
                             time.sleep(pause)
                     sum_fa = sum_bl = 0.0
@@ -206,6 +212,7 @@ def main():
                             wname, call[0], call[1] + call[2], *call[3:], mf, mb, mf / mb))
                     print("%-14s %-16s %3s %5s %5s %5s | %9.1f %9.1f %6.3f" % (
                         wname, "STEP SUM", "", "", "", "", sum_fa, sum_bl, sum_fa / sum_bl))
+    print("load average %.2f at the end" % os.getloadavg()[0])
     return 0
 
 

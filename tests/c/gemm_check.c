@@ -21,7 +21,7 @@
  *   - declines (returns 0, writes nothing) a bad transpose flag or a leading
  *     dimension below the row length;
  *   - n_threads = 1, 2, 3, 8 give bitwise the same C on shapes above the
- *     parallel threshold, also with flush-to-zero set by the caller (on
+ *     parallel threshold (split by rows and by columns), also with flush-to-zero set by the caller (on
  *     subnormal products, which it then changes).
  * Prints one line per group and "ALL PASS" / exits 1 on failure; prints
  * "SKIP" and exits 0 when the CPU has no AVX2+FMA (fa_gemm declines).
@@ -349,7 +349,8 @@ static void F(check_threads)(void) {
         /* op, M, N, K, beta != 0 */
         {0, 200, 256, 784, 0}, {1, 784, 256, 200, 0}, {2, 200, 256, 128, 0},
         {3, 257, 257, 257, 0}, {0, 1024, 100, 64, 0}, {1, 257, 100, 200, 1},
-        {0, 203, 33, 257, 1},  {2, 147, 257, 100, 0}, {0, 13, 1000, 300, 0},
+        {0, 203, 33, 513, 1},  {2, 147, 257, 100, 0}, {0, 13, 1000, 300, 0},
+        {0, 64, 3000, 600, 0}, {0, 200, 250, 60, 1},  {1, 64, 100, 400, 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         F(case_t) t;
