@@ -1609,6 +1609,15 @@ class GemmFloor:
         return inp
 
 
+# Pause before each timed fit or batch call: after a multithreaded call,
+# OpenBLAS's and the OpenMP runtimes' worker threads keep spinning for up to
+# ~0.1 s, and on a 2-core machine they can take a core from the contender that
+# runs next (without the pause, fastact's T1 fit, which is single-threaded
+# at both settings, took 259 ms in the 2-thread round against 181 ms in the
+# 1-thread round of the same report; run alone it takes the same time).
+_SETTLE_S = 0.2
+
+
 def _time_calls(fns, repeats):
     """Round-robin wall times (s) of heavier calls: median per name."""
     samples = {k: [] for k in fns}
@@ -1617,6 +1626,7 @@ def _time_calls(fns, repeats):
         off = r % len(names)
         for k in names[off:] + names[:off]:
             gc.collect()
+            time.sleep(_SETTLE_S)
             t0 = time.perf_counter()
             fns[k]()
             samples[k].append(time.perf_counter() - t0)
