@@ -751,7 +751,8 @@ cdef Activation _resolve_by_contents(object name, dict params):
         return <Activation>hit
     act = Activation(name, **params)
     if len(_ARRAY_CACHE) >= ARRAY_CACHE_SIZE:
-        del _ARRAY_CACHE[next(iter(_ARRAY_CACHE))]       # the oldest entry
+        # the oldest entry (pop: another thread may have evicted it already)
+        _ARRAY_CACHE.pop(next(iter(_ARRAY_CACHE), None), None)
     _ARRAY_CACHE[key] = act
     return act
 

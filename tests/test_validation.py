@@ -488,3 +488,11 @@ def test_prelu_alpha_changed_after_binding_is_not_seen():
     np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=alpha)[0],
                                [-0.4, -0.5, -0.6], rtol=1e-6)
     np.testing.assert_allclose(first[0], [-0.1, -0.2, -0.3], rtol=1e-6)
+
+
+def test_prelu_bindings_by_contents_stay_correct_past_the_cache_size():
+    x = -np.ones((1, 4), dtype=np.float64)
+    for i in range(1, 100):
+        alpha = np.full(4, i / 100.0)
+        np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=alpha)[0], -i / 100.0)
+    np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=np.full(4, 0.01))[0], -0.01)
