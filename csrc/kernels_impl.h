@@ -334,20 +334,36 @@ FA_INLINE void FN(log_softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
 #define BLOCK_COLS 256
 #define SHORT_BLOCK 1024
 
-FA_INLINE REAL FN(seq_sum)(const REAL *v, size_t n) {
+/* Reductions of a short row, in sequence: the 16-lane forms spend most of
+ * their time folding a row of 10 classes (scalar stores into the lane array,
+ * then vector loads: store-forwarding stalls).  sum of v_j over j != skip
+ * (skip >= n: all of them); max ignoring NaN, as row_max.  Also used by the
+ * fused cross-entropy below (rows of at most XENT_MAX_COLS). */
+FA_INLINE REAL FN(short_sum)(const REAL *v, size_t n, size_t skip) {
     REAL s = 0;
-    for (size_t j = 0; j < n; j++) s += v[j];
+    for (size_t j = 0; j < n; j++) s += j == skip ? 0 : v[j];
     return s;
 }
-FA_INLINE REAL FN(seq_dot)(const REAL *u, const REAL *v, size_t n) {
+FA_INLINE REAL FN(short_dot)(const REAL *u, const REAL *v, size_t n) {
     REAL s = 0;
     for (size_t j = 0; j < n; j++) s += u[j] * v[j];
     return s;
 }
-FA_INLINE REAL FN(seq_max)(const REAL *v, size_t n) {
+FA_INLINE REAL FN(short_max)(const REAL *v, size_t n) {
     REAL m = -(REAL)INFINITY;
     for (size_t j = 0; j < n; j++) m = v[j] > m ? v[j] : m;
     return m;
+}
+
+/* a block row's reductions: in sequence up to SHORT_COLS, in 16 lanes above */
+FA_INLINE REAL FN(block_row_sum)(const REAL *v, size_t n) {
+    return n <= SHORT_COLS ? FN(short_sum)(v, n, n) : FN(row_sum)(v, n);
+}
+FA_INLINE REAL FN(block_row_dot)(const REAL *u, const REAL *v, size_t n) {
+    return n <= SHORT_COLS ? FN(short_dot)(u, v, n) : FN(row_dot)(u, v, n);
+}
+FA_INLINE REAL FN(block_row_max)(const REAL *v, size_t n) {
+    return n <= SHORT_COLS ? FN(short_max)(v, n) : FN(row_max)(v, n);
 }
 FA_INLINE void FN(broadcast_rows)(REAL *rep, const REAL *per_row, size_t nb, size_t cols) {
     for (size_t r = 0; r < nb; r++)
@@ -366,8 +382,7 @@ FA_INLINE void FN(softmax_short_block)(const REAL *x, REAL *out, size_t nb, size
     size_t n = nb * cols;
     int any_inf = 0;
     for (size_t r = 0; r < nb; r++) {
-        per_row[r] = cols <= SHORT_COLS ? FN(seq_max)(x + r * cols, cols)
-                                        : FN(row_max)(x + r * cols, cols);
+        per_row[r] = FN(block_row_max)(x + r * cols, cols);
         if (per_row[r] == (REAL)INFINITY) {
             memcpy(saved + r * cols, x + r * cols, cols * sizeof(REAL));
             any_inf = 1;
@@ -376,9 +391,7 @@ FA_INLINE void FN(softmax_short_block)(const REAL *x, REAL *out, size_t nb, size
     FN(broadcast_rows)(rep, per_row, nb, cols);
     if (!log_form) {
         for (size_t i = 0; i < n; i++) out[i] = FN(exp_diff)(x[i], rep[i]);
-        for (size_t r = 0; r < nb; r++)
-            per_row[r] = cols <= SHORT_COLS ? FN(seq_sum)(out + r * cols, cols)
-                                            : FN(row_sum)(out + r * cols, cols);
+        for (size_t r = 0; r < nb; r++) per_row[r] = FN(block_row_sum)(out + r * cols, cols);
         FN(broadcast_rows)(aux, per_row, nb, cols);
         for (size_t i = 0; i < n; i++) out[i] /= aux[i];
     } else {
@@ -390,10 +403,8 @@ FA_INLINE void FN(softmax_short_block)(const REAL *x, REAL *out, size_t nb, size
             aux[i] = top;
         }
         for (size_t r = 0; r < nb; r++) {
-            const REAL *er = e + r * cols, *ar = aux + r * cols;
-            int seq = cols <= SHORT_COLS;
-            REAL count = seq ? FN(seq_sum)(ar, cols) : FN(row_sum)(ar, cols);
-            REAL rest = seq ? FN(seq_sum)(er, cols) : FN(row_sum)(er, cols);
+            REAL count = FN(block_row_sum)(aux + r * cols, cols);
+            REAL rest = FN(block_row_sum)(e + r * cols, cols);
             lg[r] = (double)(rest + (count > 0 ? count - 1 : 0));
         }
         for (size_t r = 0; r < nb; r++) lg[r] = fa_log1p_f64(lg[r]);
@@ -412,13 +423,9 @@ FA_INLINE void FN(softmax_backward_short_block)(const REAL *y, REAL *d, size_t n
                                                 int log_form) {
     REAL per_row[SHORT_BLOCK], rep[SHORT_BLOCK];
     size_t n = nb * cols;
-    for (size_t r = 0; r < nb; r++) {
-        const REAL *dr = d + r * cols, *yr = y + r * cols;
-        if (cols <= SHORT_COLS)
-            per_row[r] = log_form ? FN(seq_sum)(dr, cols) : FN(seq_dot)(dr, yr, cols);
-        else
-            per_row[r] = log_form ? FN(row_sum)(dr, cols) : FN(row_dot)(dr, yr, cols);
-    }
+    for (size_t r = 0; r < nb; r++)
+        per_row[r] = log_form ? FN(block_row_sum)(d + r * cols, cols)
+                              : FN(block_row_dot)(d + r * cols, y + r * cols, cols);
     FN(broadcast_rows)(rep, per_row, nb, cols);
     if (log_form)
         for (size_t i = 0; i < n; i++) d[i] -= EXP(y[i]) * rep[i];
@@ -725,23 +732,6 @@ FA_INLINE double FN(xent_target_terms)(const REAL *zr, const REAL *tr, size_t co
 
 #define XENT_BLOCK 2048
 #define XENT_MAX_COLS 64
-
-/* Reductions of a short row (at most XENT_MAX_COLS), in sequence: the
- * 16-lane forms spend most of their time folding a row of 10 classes
- * (scalar stores into the lane array, then vector loads: store-forwarding
- * stalls).  sum of v_j over j != skip (skip >= n: all of them); max ignoring
- * NaN, as row_max. */
-FA_INLINE REAL FN(short_sum)(const REAL *v, size_t n, size_t skip) {
-    REAL s = 0;
-    for (size_t j = 0; j < n; j++) s += j == skip ? 0 : v[j];
-    return s;
-}
-
-FA_INLINE REAL FN(short_max)(const REAL *v, size_t n) {
-    REAL m = -(REAL)INFINITY;
-    for (size_t j = 0; j < n; j++) m = v[j] > m ? v[j] : m;
-    return m;
-}
 
 /* One row of softmax + cross-entropy: writes the gradient scale * (p - t)
  * over z (and p to proba_r) and returns the row's weighted loss. */
