@@ -15,7 +15,8 @@
  *                      mask depends only on (seed, step, layer, element)
  *   adam / sgd         the update of one contiguous parameter range, with
  *                      the L2 gradient folded in and sum(W^2) of the weights
- *                      the loss needs (read in the same pass)
+ *                      the loss needs (read in the same pass), threaded in
+ *                      fixed chunks
  *
  * Instantiated for float and double from mlp_train_impl.h.
  */
@@ -38,6 +39,23 @@
 /* Partial sums in a fixed number of lanes: vectorizes without -ffast-math
  * and gives the same result on every instruction set. */
 #define MLP_LANES 8
+
+/* Optimizer updates run in chunks of at least MLP_OPT_CHUNK parameters (and
+ * at most MLP_OPT_MAX_CHUNKS chunks), which threads share from
+ * MLP_OPT_PAR_MIN parameters on.  The chunking depends on the parameter
+ * count alone, never on the thread count, so the per-chunk sums of p^2 are
+ * always added in the same order.  Batches of at least MLP_GATHER_PAR_BYTES
+ * are gathered by all threads. */
+#define MLP_OPT_CHUNK ((size_t)16384)
+#define MLP_OPT_MAX_CHUNKS 256
+#define MLP_OPT_PAR_MIN ((size_t)1 << 16)
+#define MLP_GATHER_PAR_BYTES ((size_t)1 << 18)
+
+static inline size_t mlp_opt_chunk(size_t n) {
+    size_t c = (n + MLP_OPT_MAX_CHUNKS - 1) / MLP_OPT_MAX_CHUNKS;
+    c = (c + 15) & ~(size_t)15; /* whole AVX2/AVX-512 vectors of either dtype */
+    return c > MLP_OPT_CHUNK ? c : MLP_OPT_CHUNK;
+}
 
 /* splitmix64 finalizer: a counter-based generator for dropout masks */
 static inline uint64_t mlp_mix64(uint64_t z) {

@@ -8,11 +8,17 @@
 /* ------------------------------------------------------------------ */
 /* Gathering batch rows                                                */
 
-/* out[i, :] = X[rows[i], :] for a dense X with element strides (s0, s1) */
+/* out[i, :] = X[rows[i], :] for a dense X with element strides (s0, s1).
+ * Row copies of a large batch are shared among n_threads: a copy is bound by
+ * the memory bandwidth one core can draw, and each row lands in the same
+ * place whoever copies it. */
 static void MFN(mlp_gather)(const REAL *X, ptrdiff_t s0, ptrdiff_t s1, const int64_t *rows,
-                            size_t n_rows, size_t n_cols, REAL *out) {
+                            size_t n_rows, size_t n_cols, REAL *out, int n_threads) {
     if (s1 == 1) {
-        for (size_t i = 0; i < n_rows; i++)
+        int nt = n_rows * n_cols * sizeof(REAL) >= MLP_GATHER_PAR_BYTES ? n_threads : 1;
+        (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        for (ptrdiff_t i = 0; i < (ptrdiff_t)n_rows; i++)
             memcpy(out + i * n_cols, X + rows[i] * s0, n_cols * sizeof(REAL));
         return;
     }
@@ -136,9 +142,9 @@ MLP_TARGETS static double MFN(mlp_sumsq)(const REAL *p, size_t n);
 /* coefficients, 0 for intercepts).  When sumsq is not NULL, sum(p^2)  */
 /* of the parameters before the update is added to *sumsq.             */
 
-static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict m,
-                                 REAL *restrict v, size_t n, REAL l2, REAL b1, REAL c1, REAL b2,
-                                 REAL c2, REAL lr, REAL eps, double *sumsq) {
+static void MFN(mlp_adam_range)(REAL *restrict p, const REAL *restrict g, REAL *restrict m,
+                                REAL *restrict v, size_t n, REAL l2, REAL b1, REAL c1, REAL b2,
+                                REAL c2, REAL lr, REAL eps, double *sumsq) {
     size_t i = 0;
 #ifdef MLP_X86_AVX2
     if (mlp_has_avx2()) i = MFN(mlp_adam_avx2)(p, g, m, v, n, l2, b1, c1, b2, c2, lr, eps, sumsq);
@@ -154,8 +160,31 @@ static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g, REAL 
     }
 }
 
+/* The update runs in chunks of MLP_OPT_CHUNK parameters (see mlp_train.h),
+ * on up to n_threads threads when there are at least MLP_OPT_PAR_MIN;
+ * each chunk's sum(p^2) is kept apart and the sums are added in chunk order,
+ * so the loss has the same bits whatever the thread count. */
+static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict m,
+                                 REAL *restrict v, size_t n, REAL l2, REAL b1, REAL c1, REAL b2,
+                                 REAL c2, REAL lr, REAL eps, double *sumsq, int n_threads) {
+    double part[MLP_OPT_MAX_CHUNKS];
+    size_t chunk = mlp_opt_chunk(n);
+    ptrdiff_t n_chunks = (ptrdiff_t)((n + chunk - 1) / chunk);
+    int nt = n >= MLP_OPT_PAR_MIN ? n_threads : 1;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (ptrdiff_t c = 0; c < n_chunks; c++) {
+        size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+        part[c] = 0;
+        MFN(mlp_adam_range)(p + i0, g + i0, m + i0, v + i0, len, l2, b1, c1, b2, c2, lr, eps,
+                            sumsq ? &part[c] : NULL);
+    }
+    if (sumsq)
+        for (ptrdiff_t c = 0; c < n_chunks; c++) *sumsq += part[c];
+}
+
 /* scikit-learn's SGDOptimizer: v = mu v - lr g; p += nesterov ? mu v - lr g : v */
-MLP_TARGETS static void MFN(mlp_sgd_update)(REAL *restrict p, const REAL *restrict g,
+MLP_TARGETS static void MFN(mlp_sgd_range)(REAL *restrict p, const REAL *restrict g,
                                             REAL *restrict vel, size_t n, REAL l2, REAL mu,
                                             REAL lr, int nesterov, double *sumsq) {
     if (sumsq) *sumsq += MFN(mlp_sumsq)(p, n);
@@ -174,6 +203,26 @@ MLP_TARGETS static void MFN(mlp_sgd_update)(REAL *restrict p, const REAL *restri
             p[i] += vk;
         }
     }
+}
+
+/* in chunks, threaded, as mlp_adam_update */
+static void MFN(mlp_sgd_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict vel,
+                                size_t n, REAL l2, REAL mu, REAL lr, int nesterov,
+                                double *sumsq, int n_threads) {
+    double part[MLP_OPT_MAX_CHUNKS];
+    size_t chunk = mlp_opt_chunk(n);
+    ptrdiff_t n_chunks = (ptrdiff_t)((n + chunk - 1) / chunk);
+    int nt = n >= MLP_OPT_PAR_MIN ? n_threads : 1;
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (ptrdiff_t c = 0; c < n_chunks; c++) {
+        size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+        part[c] = 0;
+        MFN(mlp_sgd_range)(p + i0, g + i0, vel + i0, len, l2, mu, lr, nesterov,
+                           sumsq ? &part[c] : NULL);
+    }
+    if (sumsq)
+        for (ptrdiff_t c = 0; c < n_chunks; c++) *sumsq += part[c];
 }
 
 /* ------------------------------------------------------------------ */

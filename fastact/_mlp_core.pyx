@@ -89,8 +89,8 @@ cdef extern from "gemm.h" nogil:
 
 cdef extern from "mlp_train.h" nogil:
     uint64_t mlp_mix64(uint64_t z)
-    void mlp_gather_f32(const float *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows, size_t n, size_t cols, float *out)
-    void mlp_gather_f64(const double *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows, size_t n, size_t cols, double *out)
+    void mlp_gather_f32(const float *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows, size_t n, size_t cols, float *out, int n_threads)
+    void mlp_gather_f64(const double *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows, size_t n, size_t cols, double *out, int n_threads)
     void mlp_csr_forward_f32(const float *data, const int32_t *ind, const int32_t *ptr, const int64_t *rows, int64_t row0, size_t n, const float *W, size_t fo, float *out)
     void mlp_csr_forward_f64(const double *data, const int32_t *ind, const int32_t *ptr, const int64_t *rows, int64_t row0, size_t n, const double *W, size_t fo, double *out)
     void mlp_csr_weight_grad_f32(const float *data, const int32_t *ind, const int32_t *ptr, const int64_t *rows, size_t n, const float *delta, size_t fo, float *gW, size_t nf)
@@ -103,10 +103,10 @@ cdef extern from "mlp_train.h" nogil:
     void mlp_dropout_forward_f64(const double *a, double *mask, double *out, size_t n, double keep, uint64_t key, uint64_t first)
     void mlp_mul_inplace_f32(float *d, const float *m, size_t n)
     void mlp_mul_inplace_f64(double *d, const double *m, size_t n)
-    void mlp_adam_update_f32(float *p, const float *g, float *m, float *v, size_t n, float l2, float b1, float c1, float b2, float c2, float lr, float eps, double *sumsq)
-    void mlp_adam_update_f64(double *p, const double *g, double *m, double *v, size_t n, double l2, double b1, double c1, double b2, double c2, double lr, double eps, double *sumsq)
-    void mlp_sgd_update_f32(float *p, const float *g, float *vel, size_t n, float l2, float mu, float lr, int nesterov, double *sumsq)
-    void mlp_sgd_update_f64(double *p, const double *g, double *vel, size_t n, double l2, double mu, double lr, int nesterov, double *sumsq)
+    void mlp_adam_update_f32(float *p, const float *g, float *m, float *v, size_t n, float l2, float b1, float c1, float b2, float c2, float lr, float eps, double *sumsq, int n_threads)
+    void mlp_adam_update_f64(double *p, const double *g, double *m, double *v, size_t n, double l2, double b1, double c1, double b2, double c2, double lr, double eps, double *sumsq, int n_threads)
+    void mlp_sgd_update_f32(float *p, const float *g, float *vel, size_t n, float l2, float mu, float lr, int nesterov, double *sumsq, int n_threads)
+    void mlp_sgd_update_f64(double *p, const double *g, double *vel, size_t n, double l2, double mu, double lr, int nesterov, double *sumsq, int n_threads)
     double mlp_sumsq_f32(const float *p, size_t n)
     double mlp_sumsq_f64(const double *p, size_t n)
     void mlp_add_scaled_f32(float *g, const float *p, float l2, size_t n)
@@ -233,11 +233,11 @@ cdef inline void _act_bwd_bias(fa_kind k, const fa_params *p, const floating *sr
 
 
 cdef inline void _gather(const floating *X, Py_ssize_t s0, Py_ssize_t s1, const int64_t *rows,
-                         Py_ssize_t n, Py_ssize_t cols, floating *out) noexcept nogil:
+                         Py_ssize_t n, Py_ssize_t cols, floating *out, int nt) noexcept nogil:
     if floating is float:
-        mlp_gather_f32(X, s0, s1, rows, n, cols, out)
+        mlp_gather_f32(X, s0, s1, rows, n, cols, out, nt)
     else:
-        mlp_gather_f64(X, s0, s1, rows, n, cols, out)
+        mlp_gather_f64(X, s0, s1, rows, n, cols, out, nt)
 
 
 cdef inline void _csr_forward(Data *d, const int64_t *rows, int64_t row0, Py_ssize_t n,
@@ -391,12 +391,12 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             A0 = <const floating *>d.x + rows[0] * d.s0
             lda0 = d.s0
         else:
-            _gather(<const floating *>d.x, d.s0, d.s1, rows, B, nf, xb)
+            _gather(<const floating *>d.x, d.s0, d.s1, rows, B, nf, xb, nt)
             A0 = xb
-    _gather(<const floating *>d.t, no, 1, rows, B, no, tb)
+    _gather(<const floating *>d.t, no, 1, rows, B, no, tb, nt)
     if d.w != NULL:
         wb = <floating *>net.wb
-        _gather(<const floating *>d.w, 1, 1, rows, B, 1, wb)
+        _gather(<const floating *>d.w, 1, 1, rows, B, 1, wb, nt)
         total = 0
         for i in range(B):
             total += wb[i]
@@ -554,6 +554,7 @@ cdef int _train_step(Network net, floating *P, const int64_t *rows, Py_ssize_t B
     cdef floating l2 = <floating>(net.alpha / total)
     cdef double lr
     cdef double *ss = &sumsq if net.alpha != 0 else NULL
+    cdef int nt = net.n_threads
     if net.solver == SOLVER_ADAM:
         net.adam_t += 1
         lr = net.lr_init * sqrt(1.0 - pow(net.beta_2, <double>net.adam_t)) \
@@ -562,26 +563,26 @@ cdef int _train_step(Network net, floating *P, const int64_t *rows, Py_ssize_t B
         if floating is float:
             mlp_adam_update_f32(P, G, m, v, nc, l2, <float>net.beta_1, <float>(1.0 - net.beta_1),
                                 <float>net.beta_2, <float>(1.0 - net.beta_2), <float>lr,
-                                <float>net.epsilon, ss)
+                                <float>net.epsilon, ss, nt)
             mlp_adam_update_f32(P + nc, G + nc, m + nc, v + nc, ni, 0, <float>net.beta_1,
                                 <float>(1.0 - net.beta_1), <float>net.beta_2,
-                                <float>(1.0 - net.beta_2), <float>lr, <float>net.epsilon, NULL)
+                                <float>(1.0 - net.beta_2), <float>lr, <float>net.epsilon, NULL, nt)
         else:
             mlp_adam_update_f64(P, G, m, v, nc, l2, net.beta_1, 1.0 - net.beta_1, net.beta_2,
-                                1.0 - net.beta_2, lr, net.epsilon, ss)
+                                1.0 - net.beta_2, lr, net.epsilon, ss, nt)
             mlp_adam_update_f64(P + nc, G + nc, m + nc, v + nc, ni, 0, net.beta_1,
                                 1.0 - net.beta_1, net.beta_2, 1.0 - net.beta_2, lr,
-                                net.epsilon, NULL)
+                                net.epsilon, NULL, nt)
     else:
         if floating is float:
             mlp_sgd_update_f32(P, G, m, nc, l2, <float>net.momentum, <float>net.lr,
-                               net.nesterov, ss)
+                               net.nesterov, ss, nt)
             mlp_sgd_update_f32(P + nc, G + nc, m + nc, ni, 0, <float>net.momentum,
-                               <float>net.lr, net.nesterov, NULL)
+                               <float>net.lr, net.nesterov, NULL, nt)
         else:
-            mlp_sgd_update_f64(P, G, m, nc, l2, net.momentum, net.lr, net.nesterov, ss)
+            mlp_sgd_update_f64(P, G, m, nc, l2, net.momentum, net.lr, net.nesterov, ss, nt)
             mlp_sgd_update_f64(P + nc, G + nc, m + nc, ni, 0, net.momentum, net.lr,
-                               net.nesterov, NULL)
+                               net.nesterov, NULL, nt)
     net.step += 1
     batch_loss[0] = data_loss + 0.5 * net.alpha * sumsq / total
     return STEP_OK
@@ -621,11 +622,11 @@ cdef int _forward_rows(Network net, floating *P, Data *d, const int64_t *rows, P
             lda = d.s0
         else:
             if rows != NULL:
-                _gather(<const floating *>d.x, d.s0, d.s1, rows + r0, c, nf, xg)
+                _gather(<const floating *>d.x, d.s0, d.s1, rows + r0, c, nf, xg, nt)
             else:
                 for i in range(c):
                     idx[i] = r0 + i
-                _gather(<const floating *>d.x, d.s0, d.s1, idx, c, nf, xg)
+                _gather(<const floating *>d.x, d.s0, d.s1, idx, c, nf, xg, nt)
             inp = xg
             lda = nf
         for l in range(n_layers):

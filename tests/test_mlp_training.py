@@ -72,6 +72,27 @@ def test_threaded_gemm_gives_the_weights_of_one_thread(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(), dict(solver="sgd", nesterovs_momentum=True)])
+def test_threaded_optimizer_and_gather_give_the_run_of_one_thread(dtype, kw):
+    """Enough parameters (> 2^16) that the optimizer update is shared among
+    threads in chunks, and input rows wide enough (> 256 KB a batch) that the
+    batch gather is too: weights and the loss curve (its L2 term sums p^2 by
+    chunk) stay bitwise equal."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 1024)).astype(dtype)
+    y = (X[:, :8].sum(1) > 0).astype(int) + (X[:, 8:16].sum(1) > 0)
+    runs = []
+    for threads in (1, 2, 3):
+        with threadpool_limits(threads):
+            est = MLPClassifier(hidden_layer_sizes=(80,), max_iter=3, alpha=1e-2,
+                                random_state=0, **kw).fit(X, y)
+            runs.append((_params(est), est.loss_curve_))
+    for w, curve in runs[1:]:
+        np.testing.assert_array_equal(w, runs[0][0])
+        assert curve == runs[0][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predictions_do_not_depend_on_the_thread_count(dtype):
     # several chunks of rows (predict spreads them over the OpenMP threads,
     # each with single-threaded BLAS), dense and through the full path
