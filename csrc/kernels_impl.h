@@ -734,7 +734,9 @@ FA_INLINE double FN(xent_target_terms)(const REAL *zr, const REAL *tr, size_t co
 #define XENT_MAX_COLS 64
 
 /* One row of softmax + cross-entropy: writes the gradient scale * (p - t)
- * over z (and p to proba_r) and returns the row's weighted loss. */
+ * over z (and p to proba_r) and returns the row's weighted loss.  Rows
+ * wider than XENT_MAX_COLS go this way, and shorter ones only when
+ * xent_block's scratch cannot be allocated. */
 static double FN(xent_row)(REAL *zr, const REAL *tr, REAL *proba_r, size_t cols, double wr,
                            REAL scale) {
     int short_row = cols <= XENT_MAX_COLS;     /* the sums xent_block makes */
@@ -766,23 +768,69 @@ static double FN(xent_row)(REAL *zr, const REAL *tr, REAL *proba_r, size_t cols,
 /* Few classes (digits: 10) make a loop per row mostly remainder, so rows go
  * in blocks of at most XENT_BLOCK elements: the per-row scalars (max, 1/sum,
  * weight) are broadcast into block-sized arrays and the exponentials and the
- * gradient run as flat loops over the block, vectorized across rows.  The
- * arithmetic is xent_row's, operation for operation, so both give the same
- * bits; a block holding a +inf logit takes xent_row (its limit rules). */
+ * gradient run as flat loops over the block, vectorized across rows.  A row's
+ * bits depend neither on its position in a block nor on the other rows: a
+ * row holding +inf runs through the loops too (giving NaN there, no traps),
+ * then takes its limit (xent_block_posinf). */
 
-/* Adds the block's row losses to *loss in row order and returns 1; returns
- * 0 with nothing written when a row holds +inf (the caller goes row by row). */
-FA_INLINE int FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
-                          size_t cols, double inv_total, REAL scale_all, REAL *e, REAL *rep,
-                          REAL *srep, double *loss) {
+/* xent_block's last pass: probabilities and gradient, flat over the block */
+FA_INLINE void FN(xent_block_write)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb,
+                                    size_t n, REAL scale_all, const REAL *e, const REAL *rep,
+                                    const REAL *srep) {
+    if (pb)
+        for (size_t i = 0; i < n; i++) pb[i] = e[i] * rep[i];
+    if (wb)
+        for (size_t i = 0; i < n; i++) zb[i] = srep[i] * (e[i] * rep[i] - tb[i]);
+    else
+        for (size_t i = 0; i < n; i++) zb[i] = scale_all * (e[i] * rep[i] - tb[i]);
+}
+
+/* The end of xent_block for a block where some row holds +inf: the +inf
+ * rows are saved, every row is finished as usual (those get NaN), then the
+ * +inf rows are overwritten with their limits; the row losses are added in
+ * row order.  Out of line, so that the common path keeps its registers;
+ * compiled for the same instruction sets, so that its flat loops contract
+ * into the same FMAs. */
+FA_TARGETS static void FN(xent_block_posinf)(REAL *zb, const REAL *tb, const REAL *wb,
+                                             REAL *pb, size_t nb, size_t cols,
+                                             double inv_total, REAL scale_all, const REAL *e,
+                                             const REAL *rep, const REAL *srep,
+                                             const double *tz, const double *tsum,
+                                             const double *lg, double *loss) {
+    REAL saved[XENT_BLOCK];
+    unsigned char posinf[XENT_BLOCK / 2];
+    for (size_t r = 0; r < nb; r++) {
+        posinf[r] = FN(short_max)(zb + r * cols, cols) == (REAL)INFINITY;
+        if (posinf[r]) memcpy(saved + r * cols, zb + r * cols, cols * sizeof(REAL));
+    }
+    FN(xent_block_write)(zb, tb, wb, pb, nb * cols, scale_all, e, rep, srep);
+    for (size_t r = 0; r < nb; r++) {
+        double row_loss = tsum[r] * lg[r] - tz[r];
+        if (posinf[r]) {
+            REAL *zr = saved + r * cols;
+            REAL scale = wb ? (REAL)((double)wb[r] * inv_total) : scale_all;
+            row_loss = FN(xent_posinf_row)(zr, tb + r * cols, pb ? pb + r * cols : NULL, cols,
+                                           scale);
+            memcpy(zb + r * cols, zr, cols * sizeof(REAL));
+        }
+        *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, row_loss);
+    }
+}
+
+/* Writes the block's gradient (and probabilities) and adds its row losses to
+ * *loss in row order. */
+FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
+                           size_t cols, double inv_total, REAL scale_all, REAL *e, REAL *rep,
+                           REAL *srep, double *loss) {
     size_t n = nb * cols;
     double tz[XENT_BLOCK / 2], tsum[XENT_BLOCK / 2], lg[XENT_BLOCK / 2];
     size_t top[XENT_BLOCK / 2];
     double term[XENT_BLOCK];
+    int any_posinf = 0;
     for (size_t r = 0; r < nb; r++) {
         const REAL *zr = zb + r * cols;
         REAL m = FN(short_max)(zr, cols);
-        if (m == (REAL)INFINITY) return 0;
+        any_posinf |= m == (REAL)INFINITY;
         top[r] = FN(index_of)(zr, cols, m);
         for (size_t j = 0; j < cols; j++) rep[r * cols + j] = m;
     }
@@ -809,15 +857,14 @@ FA_INLINE int FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb,
         }
     }
     for (size_t r = 0; r < nb; r++) lg[r] = fa_log1p_f64(lg[r]);
+    if (any_posinf) {
+        FN(xent_block_posinf)(zb, tb, wb, pb, nb, cols, inv_total, scale_all, e, rep, srep,
+                              tz, tsum, lg, loss);
+        return;
+    }
     for (size_t r = 0; r < nb; r++)
         *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, tsum[r] * lg[r] - tz[r]);
-    if (pb)
-        for (size_t i = 0; i < n; i++) pb[i] = e[i] * rep[i];
-    if (wb)
-        for (size_t i = 0; i < n; i++) zb[i] = srep[i] * (e[i] * rep[i] - tb[i]);
-    else
-        for (size_t i = 0; i < n; i++) zb[i] = scale_all * (e[i] * rep[i] - tb[i]);
-    return 1;
+    FN(xent_block_write)(zb, tb, wb, pb, n, scale_all, e, rep, srep);
 }
 
 FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
@@ -828,22 +875,16 @@ FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REA
     double loss = 0;
     REAL scale_all = (REAL)inv_total;
     size_t r = 0;
-    REAL *scratch = cols >= 2 && cols <= XENT_MAX_COLS && rows > 1
+    REAL *scratch = cols >= 2 && cols <= XENT_MAX_COLS && rows > 0
                         ? (REAL *)malloc(3 * XENT_BLOCK * sizeof(REAL)) : NULL;
     if (scratch) {
         size_t nb = XENT_BLOCK / cols;          /* <= XENT_BLOCK / 2 rows */
         for (; r < rows; r += nb) {
             if (nb > rows - r) nb = rows - r;
             size_t off = r * cols;
-            if (!FN(xent_block)(z + off, t + off, w ? w + r : NULL, proba ? proba + off : NULL,
-                                nb, cols, inv_total, scale_all, scratch, scratch + XENT_BLOCK,
-                                scratch + 2 * XENT_BLOCK, &loss))
-                for (size_t q = r; q < r + nb; q++) {
-                    double wr = w ? (double)w[q] : 1.0;
-                    loss += FN(xent_row)(z + q * cols, t + q * cols,
-                                         proba ? proba + q * cols : NULL, cols, wr,
-                                         w ? (REAL)(wr * inv_total) : scale_all);
-                }
+            FN(xent_block)(z + off, t + off, w ? w + r : NULL, proba ? proba + off : NULL, nb,
+                           cols, inv_total, scale_all, scratch, scratch + XENT_BLOCK,
+                           scratch + 2 * XENT_BLOCK, &loss);
         }
         free(scratch);
     }

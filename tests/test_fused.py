@@ -224,6 +224,35 @@ def test_softmax_cross_entropy_extreme_logits(magnitude, dtype):
                                                [0.5, 0.5, -1]]) / 4, atol=1e-6)
 
 
+@pytest.mark.parametrize("k", [2, 3, 10, 17, 64])
+def test_softmax_cross_entropy_row_does_not_depend_on_other_rows(k, dtype, rng):
+    """A row's gradient and probabilities have the same bits wherever it sits
+    among the rows of a call (rows go in blocks, vectorized across rows), and
+    whether or not another row holds +inf (such a row takes its limit)."""
+    n = 700
+    z = (rng.standard_normal((n, k)) * 3).astype(dtype)
+    t = _one_hot(rng, n, k)
+
+    def run(zz, tt):
+        zz = zz.copy()
+        proba = np.empty_like(zz)
+        fastact.softmax_cross_entropy(zz, tt, proba=proba)
+        return zz, proba
+
+    grad, proba = run(z, t)
+    for shift in (1, 5, 8, 203):
+        g, p = run(np.roll(z, shift, 0), np.roll(t, shift, 0))
+        np.testing.assert_array_equal(np.roll(g, -shift, 0), grad)
+        np.testing.assert_array_equal(np.roll(p, -shift, 0), proba)
+    z_inf = z.copy()
+    z_inf[3, 0] = np.inf
+    g, p = run(z_inf, t)
+    rest = np.arange(n) != 3
+    np.testing.assert_array_equal(g[rest], grad[rest])
+    np.testing.assert_array_equal(p[rest], proba[rest])
+    assert p[3, 0] == 1 and (p[3, 1:] == 0).all()
+
+
 def test_softmax_cross_entropy_against_scikit_learn(dtype, rng):
     n, k = 50, 4
     z = rng.standard_normal((n, k)).astype(dtype)
