@@ -30,6 +30,7 @@
 #define TANH(v) FN(fa_tanh)(v)
 #define SIGMOID(v) FN(fa_sigmoid)(v)
 #define ERFC(v) FN(fa_erfc)(v)
+#define ERFC_CORR(v, dv) FN(fa_erfc_corr)(v, dv)
 
 /* c, d: the product a b as c d with c finite where a b overflows (c the
  * larger factor, d the smaller; else c = a b, d = 1); selu's scale * alpha */
@@ -232,8 +233,9 @@ FA_INLINE REAL FN(slope_swish)(REAL x, PAR p) {
 /* gelu (exact) = x Phi(x), Phi(x) = erfc(a) / 2 with a = -x / sqrt 2;
  * slope Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
  * In the left tail erfc(a) changes by 2a^2 ulp per ulp of a, so the rounding
- * error of a (and of 1/sqrt 2 itself) is fed back to first order:
- * erfc(a + da) = erfc(a) - 2/sqrt(pi) e^(-a^2) da.  Likewise x^2 is split in
+ * error da of a (and of 1/sqrt 2 itself) is fed back to first order:
+ * erfc(a + da) = erfc(a) - 2/sqrt(pi) e^(-a^2) da (ERFC_CORR, which takes
+ * e^(-a^2) from its own computation).  Likewise x^2 is split in
  * hi + lo for phi. */
 FA_INLINE REAL FN(gelu_cdf)(REAL x) {
     const REAL c = (REAL)0.70710678118654752440;
@@ -241,9 +243,8 @@ FA_INLINE REAL FN(gelu_cdf)(REAL x) {
                                                     : (REAL)-4.833646656726457e-17;
     REAL a = -x * c;
     REAL da = FN(fma_)(-x, c, -a) - x * c_lo;
-    REAL ac = a > 30 ? 30 : (a < -30 ? -30 : a); /* keeps a^2 finite; e^-900 is 0 */
-    REAL slope = (REAL)1.1283791670955125739 * EXP(-ac * ac);
-    return (REAL)0.5 * (ERFC(a) - (slope == 0 ? 0 : slope * da));
+    da = da - da == 0 ? da : 0;                  /* x = +-inf: NaN, and unused */
+    return (REAL)0.5 * ERFC_CORR(a, da);
 }
 FA_INLINE REAL FN(fwd_gelu)(REAL x, PAR p) {
     (void)p;

@@ -955,3 +955,4 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
 #undef TANH
 #undef SIGMOID
 #undef ERFC
+#undef ERFC_CORR

@@ -27,6 +27,11 @@ static inline float fa_expm1_f32(float x) { return expm1f(x); }
 static inline float fa_log1p_f32(float x) { return log1pf(x); }
 static inline float fa_tanh_f32(float x) { return tanhf(x); }
 static inline float fa_erfc_f32(float x) { return erfcf(x); }
+/* erfc(x + dx) for a tiny dx (see vecmath.h), in double */
+static inline float fa_erfc_corr_f32(float x, float dx) {
+    double e = exp(-(double)x * (double)x);
+    return (float)(erfc((double)x) - (e == 0 ? 0 : 1.1283791670955126 * e * (double)dx));
+}
 static inline float fa_sigmoid_f32(float x) {
     float e = expf(-fabsf(x));
     return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
@@ -36,6 +41,10 @@ static inline double fa_expm1_f64(double x) { return expm1(x); }
 static inline double fa_log1p_f64(double x) { return log1p(x); }
 static inline double fa_tanh_f64(double x) { return tanh(x); }
 static inline double fa_erfc_f64(double x) { return erfc(x); }
+static inline double fa_erfc_corr_f64(double x, double dx) {
+    double e = exp(-x * x);
+    return erfc(x) - (e == 0 ? 0 : 1.1283791670955126 * e * dx);
+}
 static inline double fa_sigmoid_f64(double x) {
     double e = exp(-fabs(x));
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);

@@ -468,8 +468,18 @@ FA_INLINE float fa_sigmoid_f32(float x)
  *     scaling by 2^(k+32) then 2^-32 so that intermediates stay normal;
  *     x <= -0.47 gives 2 - E.  Two divisions.
  * Max error: 2.58 ulp (FMA: 2.40).
+ *
+ * fa_erfc_corr_f32(x, dx): erfc(x + dx) for a small correction dx of the
+ *   argument (|dx| of the order of an ulp of x, e.g. the rounding error of
+ *   x): erfc(x) - 2/sqrt(pi) e^(-x^2) dx, the second term formed from the
+ *   e^(-x^2) the large-|x| path computes anyway and applied before its last
+ *   roundings.  Where erfc changes by 2x^2 ulp per ulp of x (the tail), this
+ *   keeps the accuracy of erfc at the exact argument.  dx is ignored for
+ *   |x| < 0.47 (there it moves erfc by less than 0.1 ulp) and beyond the
+ *   clamp (erfc is 0 or 2 there), and must be finite elsewhere.
+ *   fa_erfc_f32(x) is fa_erfc_corr_f32(x, 0), bit for bit.
  */
-FA_INLINE float fa_erfc_f32(float x)
+FA_INLINE float fa_erfc_corr_f32(float x, float dx)
 {
     uint32_t xb = fa__f2u(x);
     float ax = fa__u2f(xb & 0x7FFFFFFFu);
@@ -521,11 +531,18 @@ FA_INLINE float fa_erfc_f32(float x)
     float r = (nh - kf * FA__LN2HI_F) + (nl - kf * FA__LN2LO_F);
     float qe = (fa__exp_p_f32(r) * r + 1.0f) * r; /* e^r - 1 */
     float w = c0 + (q * qe + vq);                 /* q e^r, constant term last */
+    float div = fa__sel_f32(lo, 1.0f, a);
+    /* the correction, in terms of a = |x| and scaled like w: 2/sqrt(pi) e^r da div */
+    float da = fa__sel_f32(FA__M32(x < 0.0f), -dx, dx);
+    da = fa__sel_f32(FA__M32(ax > 10.1f), 0.0f, da);
+    w = w - (1.1283791670955126f * da) * (qe + 1.0f) * div;
     float s = fa__u2f((fa__f2u(sum) << 23) + ((127u + 32u) << 23)); /* 2^(k+32) */
-    float big = ((w * s) / fa__sel_f32(lo, 1.0f, a)) * 0x1p-32f;
+    float big = ((w * s) / div) * 0x1p-32f;
     float res = fa__sel_f32(FA__M32(x < 0.0f), 2.0f - big, big);
     return fa__sel_f32(FA__M32(ax < 0.47f), small, res);
 }
+
+FA_INLINE float fa_erfc_f32(float x) { return fa_erfc_corr_f32(x, 0.0f); }
 
 /* ======================================================================== */
 /* float64 kernels                                                           */
@@ -725,12 +742,13 @@ FA_INLINE double fa_sigmoid_f64(double x)
  *   xh = |x| with 26 significant bits; scaling 2^(k+64) * 2^-64; |x| clamped
  *   to 27.3.  Two divisions.
  * Max error: 2.37 ulp (FMA: 2.10).
+ * fa_erfc_corr_f64(x, dx): erfc(x + dx), as fa_erfc_corr_f32.
  */
 #define FA__ERFCD_SEL(j)                                                        \
     fa__sel_f64(i1, FA__ERFCD_A##j,                                             \
                 fa__sel_f64(i2, FA__ERFCD_B##j,                                 \
                             fa__sel_f64(i3, FA__ERFCD_C##j, FA__ERFCD_D##j)))
-FA_INLINE double fa_erfc_f64(double x)
+FA_INLINE double fa_erfc_corr_f64(double x, double dx)
 {
     uint64_t xb = fa__d2u(x);
     double ax = fa__u2d(xb & 0x7FFFFFFFFFFFFFFFull);
@@ -828,12 +846,18 @@ FA_INLINE double fa_erfc_f64(double x)
     double r = (nh - kf * FA__LN2HI_D) + (nl - kf * FA__LN2LO_D);
     double qe = (fa__exp_p_f64(r) * r + 1.0) * r;
     double w = c0 + (q * qe + vq);
-    double s = fa__u2d((fa__d2u(sum) << 52) + ((1023ull + 64u) << 52));
     /* high intervals: erfcx = G/a, divided last so 1/a's rounding does not enter */
-    double big = ((w * s) / fa__sel_f64(i2, 1.0, a)) * 0x1p-64;
+    double div = fa__sel_f64(i2, 1.0, a);
+    double da = fa__sel_f64(FA__M64(x < 0.0), -dx, dx);
+    da = fa__sel_f64(FA__M64(ax > 27.3), 0.0, da);
+    w = w - (1.1283791670955126 * da) * (qe + 1.0) * div;
+    double s = fa__u2d((fa__d2u(sum) << 52) + ((1023ull + 64u) << 52));
+    double big = ((w * s) / div) * 0x1p-64;
     double res = fa__sel_f64(FA__M64(x < 0.0), 2.0 - big, big);
     return fa__sel_f64(FA__M64(ax < 0.47), small, res);
 }
+
+FA_INLINE double fa_erfc_f64(double x) { return fa_erfc_corr_f64(x, 0.0); }
 #undef FA__ERFCD_SEL
 
 #endif /* FASTACT_VECMATH_H */
