@@ -11,10 +11,12 @@
 
 #define GEN_LOOPS_ELEMENTWISE(name)                                                     \
     FA_TARGETS static void FN(fwd_inplace_##name)(REAL *buf, size_t n, PAR p) {          \
+        _Pragma("GCC unroll 4")                                                          \
         for (size_t i = 0; i < n; i++) buf[i] = FN(fwd_##name)(buf[i], p);               \
     }                                                                                    \
     FA_TARGETS static void FN(fwd_copy_##name)(const REAL *restrict x,                   \
                                                REAL *restrict out, size_t n, PAR p) {    \
+        _Pragma("GCC unroll 4")                                                          \
         for (size_t i = 0; i < n; i++) out[i] = FN(fwd_##name)(x[i], p);                 \
     }                                                                                    \
     FA_TARGETS static void FN(bias_fwd_##name)(REAL *restrict z,                         \
@@ -23,6 +25,7 @@
     }                                                                                    \
     FA_TARGETS static void FN(bwd_##name)(const REAL *restrict src,                      \
                                           REAL *restrict delta, size_t n, PAR p) {       \
+        _Pragma("GCC unroll 4")                                                          \
         for (size_t i = 0; i < n; i++) delta[i] *= FN(slope_##name)(src[i], p);          \
     }
 #define GEN_LOOPS_PER_FEATURE(name)
