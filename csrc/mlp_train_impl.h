@@ -160,27 +160,13 @@ static void MFN(mlp_adam_range)(REAL *restrict p, const REAL *restrict g, REAL *
     }
 }
 
-/* The update runs in chunks of MLP_OPT_CHUNK parameters (see mlp_train.h),
- * on up to n_threads threads when there are at least MLP_OPT_PAR_MIN;
- * each chunk's sum(p^2) is kept apart and the sums are added in chunk order,
- * so the loss has the same bits whatever the thread count. */
+/* The update of n parameters in chunks, threaded (MLP_FOR_CHUNKS) */
 static void MFN(mlp_adam_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict m,
                                  REAL *restrict v, size_t n, REAL l2, REAL b1, REAL c1, REAL b2,
                                  REAL c2, REAL lr, REAL eps, double *sumsq, int n_threads) {
-    double part[MLP_OPT_MAX_CHUNKS];
-    size_t chunk = mlp_opt_chunk(n);
-    ptrdiff_t n_chunks = (ptrdiff_t)((n + chunk - 1) / chunk);
-    int nt = n >= MLP_OPT_PAR_MIN ? n_threads : 1;
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (ptrdiff_t c = 0; c < n_chunks; c++) {
-        size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
-        part[c] = 0;
-        MFN(mlp_adam_range)(p + i0, g + i0, m + i0, v + i0, len, l2, b1, c1, b2, c2, lr, eps,
-                            sumsq ? &part[c] : NULL);
-    }
-    if (sumsq)
-        for (ptrdiff_t c = 0; c < n_chunks; c++) *sumsq += part[c];
+    MLP_FOR_CHUNKS(n, n_threads, sumsq, i0, len, part,
+                   MFN(mlp_adam_range)(p + i0, g + i0, m + i0, v + i0, len, l2, b1, c1, b2, c2,
+                                       lr, eps, part));
 }
 
 /* scikit-learn's SGDOptimizer: v = mu v - lr g; p += nesterov ? mu v - lr g : v */
@@ -209,20 +195,9 @@ MLP_TARGETS static void MFN(mlp_sgd_range)(REAL *restrict p, const REAL *restric
 static void MFN(mlp_sgd_update)(REAL *restrict p, const REAL *restrict g, REAL *restrict vel,
                                 size_t n, REAL l2, REAL mu, REAL lr, int nesterov,
                                 double *sumsq, int n_threads) {
-    double part[MLP_OPT_MAX_CHUNKS];
-    size_t chunk = mlp_opt_chunk(n);
-    ptrdiff_t n_chunks = (ptrdiff_t)((n + chunk - 1) / chunk);
-    int nt = n >= MLP_OPT_PAR_MIN ? n_threads : 1;
-    (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (ptrdiff_t c = 0; c < n_chunks; c++) {
-        size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
-        part[c] = 0;
-        MFN(mlp_sgd_range)(p + i0, g + i0, vel + i0, len, l2, mu, lr, nesterov,
-                           sumsq ? &part[c] : NULL);
-    }
-    if (sumsq)
-        for (ptrdiff_t c = 0; c < n_chunks; c++) *sumsq += part[c];
+    MLP_FOR_CHUNKS(n, n_threads, sumsq, i0, len, part,
+                   MFN(mlp_sgd_range)(p + i0, g + i0, vel + i0, len, l2, mu, lr, nesterov,
+                                      part));
 }
 
 /* ------------------------------------------------------------------ */
