@@ -267,10 +267,26 @@ FA_INLINE REAL FN(slope_gelu)(REAL x, PAR p) {
  * roundings would otherwise cost |2u| ulp of sigma in the left tail. */
 FA_INLINE REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
     double xd = x > 1e6 ? 1e6 : (x < -1e6 ? -1e6 : (double)x); /* keep x^3 finite */
-    double v = 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
-    REAL hi = (REAL)v;
-    *lo = (REAL)(v - (double)hi);
-    return hi;
+    if (sizeof(REAL) == sizeof(float)) {
+        double v = 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
+        REAL hi = (REAL)v;
+        *lo = (REAL)(v - (double)hi);
+        return hi;
+    }
+    /* float64: 2u as hi + lo from exact products (fma) and a TwoSum, with the
+     * constants split too (c = 0.044715 and 2 sqrt(2/pi) are not doubles):
+     * the few roundings of the plain form cost |2u| ulp of sigma in the tail */
+    const double k_hi = 1.5957691216057308, k_lo = -9.96930880911092e-17;
+    const double c_hi = 0.044715, c_lo = 2.1960211427085595e-18;
+    double x2 = xd * xd, x2_lo = fma(xd, xd, -x2);
+    double x3 = x2 * xd, x3_lo = fma(x2, xd, -x3) + x2_lo * xd;
+    double cx3 = c_hi * x3, cx3_lo = fma(c_hi, x3, -cx3) + (c_hi * x3_lo + c_lo * x3);
+    double t = xd + cx3, tb = t - xd;
+    double t_lo = ((xd - (t - tb)) + (cx3 - tb)) + cx3_lo;
+    double v = k_hi * t;
+    double v_lo = fma(k_hi, t, -v) + (k_hi * t_lo + k_lo * t);
+    *lo = (REAL)v_lo;
+    return (REAL)v;
 }
 FA_INLINE REAL FN(fwd_gelu_tanh)(REAL x, PAR p) {
     (void)p;
