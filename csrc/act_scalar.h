@@ -29,7 +29,6 @@
 #define LOG1P(v) FN(fa_log1p)(v)
 #define TANH(v) FN(fa_tanh)(v)
 #define SIGMOID(v) FN(fa_sigmoid)(v)
-#define ERFC(v) FN(fa_erfc)(v)
 #define ERFC_CORR(v, dv) FN(fa_erfc_corr)(v, dv)
 
 /* c, d: the product a b as c d with c finite where a b overflows (c the
@@ -266,18 +265,19 @@ FA_INLINE REAL FN(slope_gelu)(REAL x, PAR p) {
  * 2u is formed in double and split into hi + lo (see sigmoid_sum): its few
  * roundings would otherwise cost |2u| ulp of sigma in the left tail. */
 FA_INLINE REAL FN(gelu_tanh_2u)(REAL x, REAL *lo) {
+    /* 2 sqrt(2/pi) and 0.044715, each as the nearest double + the rest */
+    const double k_hi = 1.5957691216057308, k_lo = -9.96930880911092e-17;
+    const double c_hi = 0.044715, c_lo = 2.1960211427085595e-18;
     double xd = x > 1e6 ? 1e6 : (x < -1e6 ? -1e6 : (double)x); /* keep x^3 finite */
     if (sizeof(REAL) == sizeof(float)) {
-        double v = 1.5957691216057307117 * (xd + 0.044715 * xd * xd * xd);
+        double v = k_hi * (xd + c_hi * xd * xd * xd);
         REAL hi = (REAL)v;
         *lo = (REAL)(v - (double)hi);
         return hi;
     }
     /* float64: 2u as hi + lo from exact products (fma) and a TwoSum, with the
-     * constants split too (c = 0.044715 and 2 sqrt(2/pi) are not doubles):
-     * the few roundings of the plain form cost |2u| ulp of sigma in the tail */
-    const double k_hi = 1.5957691216057308, k_lo = -9.96930880911092e-17;
-    const double c_hi = 0.044715, c_lo = 2.1960211427085595e-18;
+     * constants' rests too: the few roundings of the plain form cost |2u| ulp
+     * of sigma in the tail */
     double x2 = xd * xd, x2_lo = fma(xd, xd, -x2);
     double x3 = x2 * xd, x3_lo = fma(x2, xd, -x3) + x2_lo * xd;
     double cx3 = c_hi * x3, cx3_lo = fma(c_hi, x3, -cx3) + (c_hi * x3_lo + c_lo * x3);

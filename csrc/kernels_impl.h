@@ -957,5 +957,4 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
 #undef LOG1P
 #undef TANH
 #undef SIGMOID
-#undef ERFC
 #undef ERFC_CORR
