@@ -30,6 +30,12 @@
 #define TANH(v) FN(fa_tanh)(v)
 #define SIGMOID(v) FN(fa_sigmoid)(v)
 #define ERFC_CORR(v, dv) FN(fa_erfc_corr)(v, dv)
+/* e^v 2^M for v <= 0 (v clamped to EXP_SCALED_MIN), and 2^-M */
+#define EXP_SCALED(v) FN(fa_exp_scaled)(v)
+#define EXP_SCALED_MIN \
+    (sizeof(REAL) == sizeof(float) ? (REAL)FA_EXP_SCALED_MIN_F32 : (REAL)FA_EXP_SCALED_MIN_F64)
+#define EXP_UNSCALE \
+    (sizeof(REAL) == sizeof(float) ? (REAL)FA_EXP_UNSCALE_F32 : (REAL)FA_EXP_UNSCALE_F64)
 
 /* c, d: the product a b as c d with c finite where a b overflows (c the
  * larger factor, d the smaller; else c = a b, d = 1); selu's scale * alpha */
@@ -220,6 +226,32 @@ FA_INLINE REAL FN(fwd_swish)(REAL x, PAR p) {
     REAL bx = p.a == 0 ? 0 : p.a * x; /* beta = 0: x / 2, also at x = +-inf */
     REAL lo = p.a == 0 ? 0 : FN(fma_)(p.a, x, -bx);
     return FN(gated_sigmoid)(x, bx, lo);
+}
+/* swish with beta = 1 (the default, and torch's silu) runs loops of its own,
+ * chosen per call (kernels_impl.h, loops_for): beta x = x is exact, so there
+ * is no rounding error of the argument to feed back, and one exponential and
+ * one division suffice in both directions.  e = e^-|x| is taken scaled by 2^M
+ * (EXP_SCALED, normal where e is subnormal and x e still is not) and the
+ * negative side is scaled back last, so it is rounded once; below
+ * EXP_SCALED_MIN the result is 0 (+0, as the general path gives).
+ *   forward  x / d or (x e) / d, d = 1 + e
+ *   slope    sigma + x sigma' = (d + x e) / d^2 or e (d + x) / d^2
+ * At x = +inf, e = 0 and the product x e is dropped. */
+FA_INLINE REAL FN(fwd_swish1)(REAL x, PAR p) {
+    (void)p;
+    REAL es = EXP_SCALED(-FN(fabs_)(x));      /* e^-|x| 2^M */
+    REAL d = 1 + es * EXP_UNSCALE;
+    REAL q = (x >= 0 ? x : x * es) / d;
+    return x >= 0 ? q : (x < EXP_SCALED_MIN ? 0 : q * EXP_UNSCALE);
+}
+FA_INLINE REAL FN(slope_swish1)(REAL x, PAR p) {
+    (void)p;
+    REAL es = EXP_SCALED(-FN(fabs_)(x));      /* e^-|x| 2^M */
+    REAL eu = es * EXP_UNSCALE;
+    REAL d = 1 + eu;
+    REAL xe = eu == 0 ? 0 : x * eu;
+    REAL q = (x >= 0 ? d + xe : es * (d + x)) / (d * d);
+    return x >= 0 ? q : (x < EXP_SCALED_MIN ? 0 : q * EXP_UNSCALE);
 }
 FA_INLINE REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a == 0 ? 0 : p.a * x;

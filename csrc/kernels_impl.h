@@ -52,11 +52,30 @@ static const FN(copy_fn) FN(copy_table)[] = {FA_ACTIVATION_TABLE(PTR_COPY)};
 static const FN(bias_fn) FN(bias_table)[] = {FA_ACTIVATION_TABLE(PTR_BIAS)};
 static const FN(bwd_fn) FN(bwd_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD)};
 
+/* The loops for kind k called with parameters q.  Parameter values with a
+ * cheaper exact form get loops of their own: swish with beta = 1
+ * (act_scalar.h, fwd_swish1). */
+GEN_LOOPS_ELEMENTWISE(swish1)
+#define FA_IS_SWISH1(k, q) ((k) == FA_SWISH && (q).a == 1)
+static FN(inplace_fn) FN(inplace_for)(fa_kind k, PAR q) {
+    return FA_IS_SWISH1(k, q) ? FN(fwd_inplace_swish1) : FN(inplace_table)[k];
+}
+static FN(copy_fn) FN(copy_for)(fa_kind k, PAR q) {
+    return FA_IS_SWISH1(k, q) ? FN(fwd_copy_swish1) : FN(copy_table)[k];
+}
+static FN(bias_fn) FN(bias_for)(fa_kind k, PAR q) {
+    return FA_IS_SWISH1(k, q) ? FN(bias_fwd_swish1) : FN(bias_table)[k];
+}
+static FN(bwd_fn) FN(bwd_for)(fa_kind k, PAR q) {
+    return FA_IS_SWISH1(k, q) ? FN(bwd_swish1) : FN(bwd_table)[k];
+}
+#undef FA_IS_SWISH1
+
 static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t lo, size_t hi) {
     if (x == out)
-        FN(inplace_table)[k](out + lo, hi - lo, q);
+        FN(inplace_for)(k, q)(out + lo, hi - lo, q);
     else
-        FN(copy_table)[k](x + lo, out + lo, hi - lo, q);
+        FN(copy_for)(k, q)(x + lo, out + lo, hi - lo, q);
 }
 
 /* step compares x > threshold: with the threshold rounded down to REAL (the
@@ -87,13 +106,13 @@ void FN(fa_backward)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta
     PAR q = FN(par_from)(p);
     int nt = fa_threads_for(FA_BWD_WORK(k, n), n_threads);
     if (nt <= 1) {
-        FN(bwd_table)[k](src, delta, n, q);
+        FN(bwd_for)(k, q)(src, delta, n, q);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         size_t lo = fa_chunk(n, nt, t), hi = fa_chunk(n, nt, t + 1);
-        FN(bwd_table)[k](src + lo, delta + lo, hi - lo, q);
+        FN(bwd_for)(k, q)(src + lo, delta + lo, hi - lo, q);
     }
 }
 
@@ -620,9 +639,9 @@ static void FN(bias_act_rows)(fa_kind k, PAR q, REAL *z, const REAL *bias, REAL 
         if (saved_input || rowwise) {
             FN(bias_table)[FA_IDENTITY](row, bias, cols, q);
             if (saved_input) memcpy(saved_input + r * cols, row, cols * sizeof(REAL));
-            if (!rowwise) FN(inplace_table)[k](row, cols, q);
+            if (!rowwise) FN(inplace_for)(k, q)(row, cols, q);
         } else {
-            FN(bias_table)[k](row, bias, cols, q);
+            FN(bias_for)(k, q)(row, bias, cols, q);
         }
     }
     /* the softmax family on the whole range at once (short rows are blocked) */
@@ -662,7 +681,7 @@ void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *sr
         for (size_t j = c0; j < c1; j++) bias_grad[j] = 0;
         for (size_t r = 0; r < rows; r++) {
             REAL *d = delta + r * cols + c0;
-            if (k != FA_IDENTITY) FN(bwd_table)[k](src + r * cols + c0, d, c1 - c0, q);
+            if (k != FA_IDENTITY) FN(bwd_for)(k, q)(src + r * cols + c0, d, c1 - c0, q);
             FN(add_row)(bias_grad + c0, d, c1 - c0);
         }
     }

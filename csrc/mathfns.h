@@ -36,6 +36,20 @@ static inline float fa_sigmoid_f32(float x) {
     float e = expf(-fabsf(x));
     return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
+/* e^x 2^M for x <= 0, normal where e^x is not (see vecmath.h) */
+#define FA_EXP_SCALED_M_F32 64
+#define FA_EXP_UNSCALE_F32 0x1p-64f
+#define FA_EXP_SCALED_MIN_F32 (-110.0f)
+static inline float fa_exp_scaled_f32(float x) {
+    return (float)(exp((double)(x < FA_EXP_SCALED_MIN_F32 ? FA_EXP_SCALED_MIN_F32 : x)) * 0x1p64);
+}
+#define FA_EXP_SCALED_M_F64 128
+#define FA_EXP_UNSCALE_F64 0x1p-128
+#define FA_EXP_SCALED_MIN_F64 (-760.0)
+static inline double fa_exp_scaled_f64(double x) {
+    long double xc = x < FA_EXP_SCALED_MIN_F64 ? FA_EXP_SCALED_MIN_F64 : x;
+    return (double)(expl(xc) * 0x1p128L);
+}
 static inline double fa_exp_f64(double x) { return exp(x); }
 static inline double fa_expm1_f64(double x) { return expm1(x); }
 static inline double fa_log1p_f64(double x) { return log1p(x); }

@@ -93,6 +93,28 @@ def test_elementwise_finite_for_finite_inputs(vid, name, params, dtype):
     assert (y[~should] == expected[~should]).all()
 
 
+@pytest.mark.parametrize("dtype,lo,hi", [(np.float32, -115.0, -80.0),
+                                         (np.float64, -765.0, -700.0)],
+                         ids=["float32", "float64"])
+def test_swish_beta_one_left_tail(dtype, lo, hi):
+    """swish with beta = 1 runs loops of its own (one exponential, taken
+    scaled): over the left tail, where sigma(x) leaves the normal range before
+    x sigma(x) does, forward and slope keep the spec's bounds, and the result is
+    0 only where the true value is below the subnormals."""
+    x = np.linspace(lo, hi, 20001).astype(dtype)
+    x64 = x.astype(np.float64)
+    y = fastact.forward("swish", x.copy())
+    want = ref.forward_ref("swish", x64)
+    bad = ref.accuracy_violations(y, want, dtype)
+    assert not bad.any(), ref.describe(x, y, want, bad)
+    d = fastact.backward("swish", y, np.ones_like(x), x=x)
+    want_d = ref.derivative("swish", x64)
+    scale = ref.slope_terms("swish", x64)
+    bad = ref.accuracy_violations(d, want_d, dtype, scale=scale)
+    assert not bad.any(), ref.describe(x, d, want_d, bad)
+    assert (y[np.abs(want) >= float(np.finfo(dtype).smallest_subnormal)] != 0).all()
+
+
 @pytest.mark.parametrize("name,params,dtype,x", [
     ("swish", {}, np.float32, [-91.63654, -91.52284, -91.83655]),
     ("mish", {}, np.float32, [-91.63654, -91.52284, -91.83655]),

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="gcc not available")
 STRIDE = "4099"    # ~1e6 float32 inputs per function
 N64 = "300000"     # random float64 inputs per function (plus ~0.6M structured ones)
 
-FUNCS = ["exp", "expm1", "log1p", "tanh", "sigmoid", "erfc"]
+FUNCS = ["exp", "expm1", "log1p", "tanh", "sigmoid", "erfc", "exp_scaled"]
 
 
 def _cpu_has(*flags):

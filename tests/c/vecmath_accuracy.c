@@ -153,6 +153,19 @@ static void check_f64(stat_t *s, double x, double y, long double ref, int identi
 /* ------------------------------------------------------------- references */
 static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static long double ref_sigmoidl(long double x) { return 1.0L / (1.0L + expl(-x)); }
+/* fa_exp_scaled is defined for x <= 0 (clamped at its MIN): checked at -|x| */
+static double ref_exp_scaled(double x)
+{
+    double v = -fabs(x);
+    return isnan(x) ? x : ldexp(exp(v < FA_EXP_SCALED_MIN_F32 ? FA_EXP_SCALED_MIN_F32 : v), 64);
+}
+static long double ref_exp_scaledl(long double x)
+{
+    long double v = -fabsl(x);
+    return isnan(x) ? x : ldexpl(expl(v < FA_EXP_SCALED_MIN_F64 ? FA_EXP_SCALED_MIN_F64 : v), 128);
+}
+static float exp_scaled_neg_f32(float x) { return fa_exp_scaled_f32(-fabsf(x)); }
+static double exp_scaled_neg_f64(double x) { return fa_exp_scaled_f64(-fabs(x)); }
 
 /* ------------------------------------------------------------ input sets */
 static float *g_in32;
@@ -355,12 +368,14 @@ TEST_F32(log1p_f32, fa_log1p_f32, log1p, 1)
 TEST_F32(tanh_f32, fa_tanh_f32, tanh, 1)
 TEST_F32(sigmoid_f32, fa_sigmoid_f32, ref_sigmoid, 0)
 TEST_F32(erfc_f32, fa_erfc_f32, erfc, 0)
+TEST_F32(exp_scaled_f32, exp_scaled_neg_f32, ref_exp_scaled, 0)
 TEST_F64(exp_f64, fa_exp_f64, expl, 0)
 TEST_F64(expm1_f64, fa_expm1_f64, expm1l, 1)
 TEST_F64(log1p_f64, fa_log1p_f64, log1pl, 1)
 TEST_F64(tanh_f64, fa_tanh_f64, tanhl, 1)
 TEST_F64(sigmoid_f64, fa_sigmoid_f64, ref_sigmoidl, 0)
 TEST_F64(erfc_f64, fa_erfc_f64, erfcl, 0)
+TEST_F64(exp_scaled_f64, exp_scaled_neg_f64, ref_exp_scaledl, 0)
 
 /* explicit special values (also covered by the sweeps, listed for clarity) */
 static int specials(void)
@@ -407,6 +422,12 @@ static int specials(void)
     EXPECT(fa_erfc_f32(-inf) == 2.0f && SAME32(fa_erfc_f32(inf), 0.0f));
     EXPECT(fa_erfc_f64(-dinf) == 2.0 && SAME64(fa_erfc_f64(dinf), 0.0));
     EXPECT(fa_erfc_f32(0.0f) == 1.0f && fa_erfc_f64(-0.0) == 1.0);
+    EXPECT(fa_exp_scaled_f32(0.0f) == 0x1p64f && fa_exp_scaled_f64(-0.0) == 0x1p128);
+    EXPECT(fa_exp_scaled_f32(-inf) == fa_exp_scaled_f32(FA_EXP_SCALED_MIN_F32) &&
+           fa_exp_scaled_f32(-100.0f) * 0x1p-64f > 0.0f && fa_exp_scaled_f32(-100.0f) >= FLT_MIN);
+    EXPECT(fa_exp_scaled_f64(-dinf) == fa_exp_scaled_f64(FA_EXP_SCALED_MIN_F64) &&
+           fa_exp_scaled_f64(-750.0) >= DBL_MIN);
+    EXPECT(isnan(fa_exp_scaled_f32(nan)) && isnan(fa_exp_scaled_f64(dnan)));
     EXPECT(fa_erfc_f32(-20.0f) == 2.0f && fa_erfc_f32(20.0f) == 0.0f && fa_erfc_f64(30.0) == 0.0);
     return bad;
 #undef EXPECT
@@ -439,12 +460,14 @@ int main(int argc, char **argv)
     RUN32(tanh_f32);
     RUN32(sigmoid_f32);
     RUN32(erfc_f32);
+    RUN32(exp_scaled_f32);
     RUN64(exp_f64);
     RUN64(expm1_f64);
     RUN64(log1p_f64);
     RUN64(tanh_f64);
     RUN64(sigmoid_f64);
     RUN64(erfc_f64);
+    RUN64(exp_scaled_f64);
     printf("%s\n", g_fail ? "RESULT: FAIL" : "RESULT: PASS");
     return g_fail ? 1 : 0;
 }
