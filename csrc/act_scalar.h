@@ -217,6 +217,16 @@ FA_INLINE REAL FN(fwd_softplus)(REAL x, PAR p) {
     return bx > p.b ? x : r;
 }
 FA_INLINE REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
+/* softplus with beta = 1 (the default) runs loops of its own, chosen per call
+ * (kernels_impl.h, loops_for): beta x = x is exact, and EXP rounds a
+ * subnormal e^-|x| once while LOG1P returns a tiny argument unchanged, so
+ * neither the argument-error term (one division) nor the tail scaling is
+ * needed: max(x, 0) + log1p(e^-|x|), x above the threshold. */
+FA_INLINE REAL FN(fwd_softplus1)(REAL x, PAR p) {
+    REAL r = (x > 0 ? x : 0) + LOG1P(EXP(-FN(fabs_)(x)));
+    return x > p.b ? x : r;
+}
+FA_INLINE REAL FN(slope_softplus1)(REAL y, PAR p) { (void)p; return -EXPM1(-y); }
 
 /* swish(beta) = x sigma(beta x); slope s + beta x s (1 - s).  The products
  * are dropped where their small factor is exactly 0 (x = +-inf).  beta = 0 is

@@ -53,23 +53,20 @@ static const FN(bias_fn) FN(bias_table)[] = {FA_ACTIVATION_TABLE(PTR_BIAS)};
 static const FN(bwd_fn) FN(bwd_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD)};
 
 /* The loops for kind k called with parameters q.  Parameter values with a
- * cheaper exact form get loops of their own: swish with beta = 1
- * (act_scalar.h, fwd_swish1). */
+ * cheaper exact form get loops of their own: swish and softplus with
+ * beta = 1 (act_scalar.h, fwd_swish1 and fwd_softplus1). */
 GEN_LOOPS_ELEMENTWISE(swish1)
-#define FA_IS_SWISH1(k, q) ((k) == FA_SWISH && (q).a == 1)
+GEN_LOOPS_ELEMENTWISE(softplus1)
+#define LOOPS_FOR(prefix, table)                                                        \
+    (q.a == 1 && k == FA_SWISH ? FN(prefix##_swish1)                                    \
+     : q.a == 1 && k == FA_SOFTPLUS ? FN(prefix##_softplus1) : FN(table)[k])
 static FN(inplace_fn) FN(inplace_for)(fa_kind k, PAR q) {
-    return FA_IS_SWISH1(k, q) ? FN(fwd_inplace_swish1) : FN(inplace_table)[k];
+    return LOOPS_FOR(fwd_inplace, inplace_table);
 }
-static FN(copy_fn) FN(copy_for)(fa_kind k, PAR q) {
-    return FA_IS_SWISH1(k, q) ? FN(fwd_copy_swish1) : FN(copy_table)[k];
-}
-static FN(bias_fn) FN(bias_for)(fa_kind k, PAR q) {
-    return FA_IS_SWISH1(k, q) ? FN(bias_fwd_swish1) : FN(bias_table)[k];
-}
-static FN(bwd_fn) FN(bwd_for)(fa_kind k, PAR q) {
-    return FA_IS_SWISH1(k, q) ? FN(bwd_swish1) : FN(bwd_table)[k];
-}
-#undef FA_IS_SWISH1
+static FN(copy_fn) FN(copy_for)(fa_kind k, PAR q) { return LOOPS_FOR(fwd_copy, copy_table); }
+static FN(bias_fn) FN(bias_for)(fa_kind k, PAR q) { return LOOPS_FOR(bias_fwd, bias_table); }
+static FN(bwd_fn) FN(bwd_for)(fa_kind k, PAR q) { return LOOPS_FOR(bwd, bwd_table); }
+#undef LOOPS_FOR
 
 static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t lo, size_t hi) {
     if (x == out)

@@ -96,20 +96,24 @@ def test_elementwise_finite_for_finite_inputs(vid, name, params, dtype):
 @pytest.mark.parametrize("dtype,lo,hi", [(np.float32, -115.0, -80.0),
                                          (np.float64, -765.0, -700.0)],
                          ids=["float32", "float64"])
-def test_swish_beta_one_left_tail(dtype, lo, hi):
-    """swish with beta = 1 runs loops of its own (one exponential, taken
-    scaled): over the left tail, where sigma(x) leaves the normal range before
-    x sigma(x) does, forward and slope keep the spec's bounds, and the result is
-    0 only where the true value is below the subnormals."""
-    x = np.linspace(lo, hi, 20001).astype(dtype)
+@pytest.mark.parametrize("name", ["swish", "softplus"])
+def test_beta_one_loops_over_the_left_tail(name, dtype, lo, hi):
+    """swish and softplus with beta = 1 run loops of their own (no argument
+    error to feed back; swish takes its exponential scaled): over the left
+    tail, where e^x leaves the normal range before the result does, forward
+    and slope keep the spec's bounds, and the result is 0 only where the true
+    value is below the subnormals."""
+    x = np.concatenate([np.linspace(lo, hi, 20001), np.linspace(-30, 30, 2001)]).astype(dtype)
     x64 = x.astype(np.float64)
-    y = fastact.forward("swish", x.copy())
-    want = ref.forward_ref("swish", x64)
+    y = fastact.forward(name, x.copy())
+    want = ref.forward_ref(name, x64)
     bad = ref.accuracy_violations(y, want, dtype)
     assert not bad.any(), ref.describe(x, y, want, bad)
-    d = fastact.backward("swish", y, np.ones_like(x), x=x)
-    want_d = ref.derivative("swish", x64)
-    scale = ref.slope_terms("swish", x64)
+    slope_src = x if fastact.ACTIVATIONS[name].slope_from == "input" else y
+    d = fastact.backward(name, y, np.ones_like(x), x=x)
+    want_d = ref.slope(name, slope_src.astype(np.float64)) \
+        if fastact.ACTIVATIONS[name].slope_from == "output" else ref.derivative(name, x64)
+    scale = ref.slope_terms(name, slope_src.astype(np.float64))
     bad = ref.accuracy_violations(d, want_d, dtype, scale=scale)
     assert not bad.any(), ref.describe(x, d, want_d, bad)
     assert (y[np.abs(want) >= float(np.finfo(dtype).smallest_subnormal)] != 0).all()
