@@ -218,7 +218,7 @@ FA_INLINE REAL FN(fwd_softplus)(REAL x, PAR p) {
 }
 FA_INLINE REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
 /* softplus with beta = 1 (the default) runs loops of its own, chosen per call
- * (kernels_impl.h, loops_for): beta x = x is exact, and EXP rounds a
+ * (kernels_impl.h, LOOPS_FOR): beta x = x is exact, and EXP rounds a
  * subnormal e^-|x| once while LOG1P returns a tiny argument unchanged, so
  * neither the argument-error term (one division) nor the tail scaling is
  * needed: max(x, 0) + log1p(e^-|x|), x above the threshold. */
@@ -238,7 +238,7 @@ FA_INLINE REAL FN(fwd_swish)(REAL x, PAR p) {
     return FN(gated_sigmoid)(x, bx, lo);
 }
 /* swish with beta = 1 (the default, and torch's silu) runs loops of its own,
- * chosen per call (kernels_impl.h, loops_for): beta x = x is exact, so there
+ * chosen per call (kernels_impl.h, LOOPS_FOR): beta x = x is exact, so there
  * is no rounding error of the argument to feed back, and one exponential and
  * one division suffice in both directions.  e = e^-|x| is taken scaled by 2^M
  * (EXP_SCALED, normal where e is subnormal and x e still is not) and the

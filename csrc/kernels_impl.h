@@ -54,7 +54,8 @@ static const FN(bwd_fn) FN(bwd_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD)};
 
 /* The loops for kind k called with parameters q.  Parameter values with a
  * cheaper exact form get loops of their own: swish and softplus with
- * beta = 1 (act_scalar.h, fwd_swish1 and fwd_softplus1). */
+ * beta = 1 (act_scalar.h, fwd_swish1 and fwd_softplus1).  LOOPS_FOR reads
+ * the k and q of the function it is used in. */
 GEN_LOOPS_ELEMENTWISE(swish1)
 GEN_LOOPS_ELEMENTWISE(softplus1)
 #define LOOPS_FOR(prefix, table)                                                        \
