@@ -36,14 +36,13 @@ static inline float fa_sigmoid_f32(float x) {
     float e = expf(-fabsf(x));
     return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
-/* e^x 2^M for x <= 0, normal where e^x is not (see vecmath.h) */
-#define FA_EXP_SCALED_M_F32 64
+/* e^x 2^64 (float) / 2^128 (double) for x <= 0, normal where e^x is not
+ * (see vecmath.h) */
 #define FA_EXP_UNSCALE_F32 0x1p-64f
 #define FA_EXP_SCALED_MIN_F32 (-110.0f)
 static inline float fa_exp_scaled_f32(float x) {
     return (float)(exp((double)(x < FA_EXP_SCALED_MIN_F32 ? FA_EXP_SCALED_MIN_F32 : x)) * 0x1p64);
 }
-#define FA_EXP_SCALED_M_F64 128
 #define FA_EXP_UNSCALE_F64 0x1p-128
 #define FA_EXP_SCALED_MIN_F64 (-760.0)
 static inline double fa_exp_scaled_f64(double x) {
