@@ -924,33 +924,61 @@ FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REA
     return loss * inv_total;
 }
 
-double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba, size_t rows,
-                             size_t cols) {
+/* Logistic + binary cross-entropy is elementwise, so it runs flat over
+ * chunks of BXENT_CHUNK elements (whatever the row length: a binary
+ * classifier has rows of 1): each pass is a vectorized loop over the chunk.
+ * A row's loss terms are then added in the row's order, as they would be
+ * row by row, so neither the chunking nor the thread count changes a bit. */
+#define BXENT_CHUNK 1024
+
+/* -t log s - (1-t) log(1-s) = softplus(v) - t v
+ *   = (1 - t) v + log1p(e^-|v|) for v > 0,  -t v + log1p(e^-|v|) else:
+ * no cancellation of max(v, 0) against t v, and a term whose factor
+ * (1 - t or t) is 0 adds exactly 0, also at v = +-inf */
+FA_INLINE double FN(bxent_term)(REAL v, REAL t) {
+    double vd = (double)v, tj = (double)t;
+    double lin = v > 0 ? FN(target_times)(1 - tj, vd) : FN(target_times)(-tj, vd);
+    return lin + (double)LOG1P(EXP(-FN(fabs_)(v)));
+}
+
+FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
+                                        size_t rows, size_t cols) {
     double total = FN(weight_total)(w, rows);
     /* all weights zero: nothing to learn from, so loss and gradient are 0 */
     double inv_total = total > 0 ? 1.0 / total : 0.0;
-    double loss = 0;
+    double loss = 0, row_loss = 0;
     REAL scale_all = (REAL)inv_total;
-    for (size_t r = 0; r < rows; r++) {
-        REAL *zr = z + r * cols;
-        const REAL *tr = t + r * cols;
-        double wr = w ? (double)w[r] : 1.0;
-        REAL scale = w ? (REAL)(wr * inv_total) : scale_all;
-        double row_loss = 0;
-        for (size_t j = 0; j < cols; j++) {
-            REAL v = zr[j];
-            double vd = (double)v, tj = (double)tr[j];
-            /* -t log s - (1-t) log(1-s) = softplus(v) - t v
-             *   = (1 - t) v + log1p(e^-|v|) for v > 0,  -t v + log1p(e^-|v|) else:
-             * no cancellation of max(v, 0) against t v, and a term whose
-             * factor (1 - t or t) is 0 adds exactly 0, also at v = +-inf */
-            double lin = v > 0 ? FN(target_times)(1 - tj, vd) : FN(target_times)(-tj, vd);
-            row_loss += lin + (double)LOG1P(EXP(-FN(fabs_)(v)));
-            REAL pj = SIGMOID(v);
-            if (proba) proba[r * cols + j] = pj;
-            zr[j] = scale * (pj - tr[j]);
+    double term[BXENT_CHUNK];
+    REAL scale[BXENT_CHUNK];
+    size_t n = rows * cols, r = 0, j = 0;   /* z[i0] is element j of row r */
+    for (size_t i0 = 0; i0 < n; i0 += BXENT_CHUNK) {
+        const size_t len = n - i0 < BXENT_CHUNK ? n - i0 : BXENT_CHUNK;
+        REAL *zc = z + i0;
+        const REAL *tc = t + i0;
+        for (size_t i = 0; i < len; i++) term[i] = FN(bxent_term)(zc[i], tc[i]);
+        /* the losses, row by row in order; the rows' gradient scales */
+        for (size_t i = 0; i < len;) {
+            size_t seg = cols - j < len - i ? cols - j : len - i;
+            for (size_t k = 0; k < seg; k++) row_loss += term[i + k];
+            if (w) {
+                REAL sc = (REAL)((double)w[r] * inv_total);
+                for (size_t k = 0; k < seg; k++) scale[i + k] = sc;
+            }
+            i += seg;
+            j += seg;
+            if (j == cols) {
+                loss += FN(weighted)(w ? (double)w[r] : 1.0, row_loss);
+                row_loss = 0;
+                j = 0;
+                r++;
+            }
         }
-        loss += FN(weighted)(wr, row_loss);
+        if (proba)
+            for (size_t i = 0; i < len; i++) proba[i0 + i] = SIGMOID(zc[i]);
+        if (w)
+            for (size_t i = 0; i < len; i++) zc[i] = scale[i] * (SIGMOID(zc[i]) - tc[i]);
+        else
+            for (size_t i = 0; i < len; i++) zc[i] = scale_all * (SIGMOID(zc[i]) - tc[i]);
     }
     return loss * inv_total;
 }
@@ -970,6 +998,7 @@ double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
 #undef PTR_BWD
 #undef GEN_ROWWISE
 #undef XENT_BLOCK
+#undef BXENT_CHUNK
 #undef XENT_MAX_COLS
 #undef SHORT_COLS
 #undef BLOCK_COLS
