@@ -740,6 +740,10 @@ static double FN(xent_posinf_row)(REAL *zr, const REAL *tr, REAL *proba, size_t 
 FA_INLINE double FN(xent_target_term)(REAL z, REAL t, REAL m) {
     double zj = (double)z, tj = (double)t, md = (double)m;
     double d = zj - md;
+    /* float32: d is exact, and infinite only where m is (+inf rows take
+     * their limit; m = -inf leaves no finite z), where halving changes
+     * nothing */
+    if (sizeof(REAL) == sizeof(float)) return FN(target_times)(tj, d);
     /* bitwise |, selects on both sides: no branches (one-hot targets made
      * the branch on t unpredictable), and the block loop vectorizes */
     int plain = (d - d == 0) | (zj - zj != 0);
@@ -793,106 +797,93 @@ static double FN(xent_row)(REAL *zr, const REAL *tr, REAL *proba_r, size_t cols,
     return FN(weighted)(wr, tsum * log_s - tz);
 }
 
-/* Few classes (digits: 10) make a loop per row mostly remainder, so rows go
- * in blocks of at most XENT_BLOCK elements: the per-row scalars (max, 1/sum,
- * weight) are broadcast into block-sized arrays and the exponentials and the
- * gradient run as flat loops over the block, vectorized across rows.  A row's
- * bits depend neither on its position in a block nor on the other rows: a
- * row holding +inf runs through the loops too (giving NaN there, no traps),
- * then takes its limit (xent_block_posinf). */
-
-/* xent_block's last pass: probabilities and gradient, flat over the block */
-FA_INLINE void FN(xent_block_write)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb,
-                                    size_t n, REAL scale_all, const REAL *e, const REAL *rep,
-                                    const REAL *srep) {
-    if (pb)
-        for (size_t i = 0; i < n; i++) pb[i] = e[i] * rep[i];
-    if (wb)
-        for (size_t i = 0; i < n; i++) zb[i] = srep[i] * (e[i] * rep[i] - tb[i]);
-    else
-        for (size_t i = 0; i < n; i++) zb[i] = scale_all * (e[i] * rep[i] - tb[i]);
-}
-
-/* The end of xent_block for a block where some row holds +inf: the +inf
- * rows are saved, every row is finished as usual (those get NaN), then the
- * +inf rows are overwritten with their limits; the row losses are added in
- * row order.  Out of line, so that the common path keeps its registers;
- * compiled for the same instruction sets, so that its flat loops contract
- * into the same FMAs. */
-FA_TARGETS static void FN(xent_block_posinf)(REAL *zb, const REAL *tb, const REAL *wb,
-                                             REAL *pb, size_t nb, size_t cols,
-                                             double inv_total, REAL scale_all, const REAL *e,
-                                             const REAL *rep, const REAL *srep,
-                                             const double *tz, const double *tsum,
-                                             const double *lg, double *loss) {
-    REAL saved[XENT_BLOCK];
-    unsigned char posinf[XENT_BLOCK / 2];
-    for (size_t r = 0; r < nb; r++) {
-        posinf[r] = FN(short_max)(zb + r * cols, cols) == (REAL)INFINITY;
-        if (posinf[r]) memcpy(saved + r * cols, zb + r * cols, cols * sizeof(REAL));
+/* Few classes (digits: 10) make a loop per row mostly remainder, and its
+ * reductions chains of dependent operations, so rows go in blocks of at
+ * most XENT_BLOCK elements, transposed into columns (zt[j * nb + r] =
+ * z[r, j]): then every step, from the row's maximum to its gradient, is a
+ * loop across the block's rows, vectorized, row r in lane r.  A row runs
+ * through its own sequence of operations whatever its block and position,
+ * so its bits depend on neither; a row holding +inf runs through the loops
+ * too (giving NaN there, no traps), then takes its limit (xent_posinf_row)
+ * from its saved column.  Adds the block's row losses to *loss in row order.
+ * Scratch: zt, tt and et of XENT_BLOCK elements each. */
+FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
+                              size_t cols, double inv_total, REAL scale_all, REAL *zt,
+                              REAL *tt, REAL *et, double *loss) {
+    REAL m[XENT_BLOCK / 2], top[XENT_BLOCK / 2], s[XENT_BLOCK / 2], rest[XENT_BLOCK / 2];
+    REAL sc[XENT_BLOCK / 2];
+    double tz[XENT_BLOCK / 2], tsum[XENT_BLOCK / 2];
+    for (size_t j = 0; j < cols; j++) {
+#pragma omp simd
+        for (size_t r = 0; r < nb; r++) {
+            zt[j * nb + r] = zb[r * cols + j];
+            tt[j * nb + r] = tb[r * cols + j];
+        }
     }
-    FN(xent_block_write)(zb, tb, wb, pb, nb * cols, scale_all, e, rep, srep);
+    /* the maximum (NaN ignored, as short_max) and the first index holding it
+     * (an index as REAL: exact, and the lanes stay as wide as the data) */
+    for (size_t r = 0; r < nb; r++) m[r] = -(REAL)INFINITY;
+    for (size_t j = 0; j < cols; j++)
+        for (size_t r = 0; r < nb; r++) {
+            REAL v = zt[j * nb + r];
+            m[r] = v > m[r] ? v : m[r];
+        }
+    for (size_t r = 0; r < nb; r++) top[r] = (REAL)cols;
+    for (size_t j = cols; j-- > 0;)
+        for (size_t r = 0; r < nb; r++) top[r] = zt[j * nb + r] == m[r] ? (REAL)j : top[r];
+    /* sum_j t_j (z_j - m) and sum_j t_j, in double; the row's loss is then
+     * tsum log(sum_j e_j) - tz */
+    for (size_t r = 0; r < nb; r++) tz[r] = tsum[r] = 0;
+    for (size_t j = 0; j < cols; j++)
+        for (size_t r = 0; r < nb; r++) {
+            tz[r] += FN(xent_target_term)(zt[j * nb + r], tt[j * nb + r], m[r]);
+            tsum[r] += (double)tt[j * nb + r];
+        }
+    /* e_j = e^(z_j - m), their sum, and the sum but the top one (which is 1):
+     * log(sum) = log1p(rest) */
+    for (size_t j = 0; j < cols; j++)
+        for (size_t r = 0; r < nb; r++) et[j * nb + r] = FN(exp_diff)(zt[j * nb + r], m[r]);
+    for (size_t r = 0; r < nb; r++) s[r] = rest[r] = 0;
+    for (size_t j = 0; j < cols; j++)
+        for (size_t r = 0; r < nb; r++) {
+            REAL v = et[j * nb + r];
+            s[r] += v;
+            rest[r] += (REAL)j == top[r] ? 0 : v;
+        }
+    for (size_t r = 0; r < nb; r++) s[r] = 1 / s[r];
+    if (wb)
+        for (size_t r = 0; r < nb; r++) sc[r] = (REAL)((double)wb[r] * inv_total);
+    else
+        for (size_t r = 0; r < nb; r++) sc[r] = scale_all;
+    /* probabilities into et, the gradient scale * (p - t) into tt, then both
+     * back to rows */
+    for (size_t j = 0; j < cols; j++)
+        for (size_t r = 0; r < nb; r++) {
+            REAL e = et[j * nb + r];
+            tt[j * nb + r] = sc[r] * (e * s[r] - tt[j * nb + r]);
+            et[j * nb + r] = e * s[r];
+        }
+    for (size_t j = 0; j < cols; j++) {
+#pragma omp simd
+        for (size_t r = 0; r < nb; r++) zb[r * cols + j] = tt[j * nb + r];
+    }
+    if (pb)
+        for (size_t j = 0; j < cols; j++) {
+#pragma omp simd
+            for (size_t r = 0; r < nb; r++) pb[r * cols + j] = et[j * nb + r];
+        }
+    for (size_t r = 0; r < nb; r++) tz[r] = tsum[r] * fa_log1p_f64((double)rest[r]) - tz[r];
     for (size_t r = 0; r < nb; r++) {
-        double row_loss = tsum[r] * lg[r] - tz[r];
-        if (posinf[r]) {
-            REAL *zr = saved + r * cols;
-            REAL scale = wb ? (REAL)((double)wb[r] * inv_total) : scale_all;
-            row_loss = FN(xent_posinf_row)(zr, tb + r * cols, pb ? pb + r * cols : NULL, cols,
-                                           scale);
-            memcpy(zb + r * cols, zr, cols * sizeof(REAL));
+        double row_loss = tz[r];
+        if (m[r] == (REAL)INFINITY) {
+            REAL row[XENT_MAX_COLS];
+            for (size_t j = 0; j < cols; j++) row[j] = zt[j * nb + r];
+            row_loss = FN(xent_posinf_row)(row, tb + r * cols, pb ? pb + r * cols : NULL, cols,
+                                           sc[r]);
+            memcpy(zb + r * cols, row, cols * sizeof(REAL));
         }
         *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, row_loss);
     }
-}
-
-/* Writes the block's gradient (and probabilities) and adds its row losses to
- * *loss in row order. */
-FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
-                           size_t cols, double inv_total, REAL scale_all, REAL *e, REAL *rep,
-                           REAL *srep, double *loss) {
-    size_t n = nb * cols;
-    double tz[XENT_BLOCK / 2], tsum[XENT_BLOCK / 2], lg[XENT_BLOCK / 2];
-    size_t top[XENT_BLOCK / 2];
-    double term[XENT_BLOCK];
-    int any_posinf = 0;
-    for (size_t r = 0; r < nb; r++) {
-        const REAL *zr = zb + r * cols;
-        REAL m = FN(short_max)(zr, cols);
-        any_posinf |= m == (REAL)INFINITY;
-        top[r] = FN(index_of)(zr, cols, m);
-        for (size_t j = 0; j < cols; j++) rep[r * cols + j] = m;
-    }
-    /* xent_target_terms of every row, its terms computed flat */
-    for (size_t i = 0; i < n; i++) term[i] = FN(xent_target_term)(zb[i], tb[i], rep[i]);
-    for (size_t r = 0; r < nb; r++) {
-        double tzr = 0, tsr = 0;
-        for (size_t j = 0; j < cols; j++) {
-            tzr += term[r * cols + j];
-            tsr += (double)tb[r * cols + j];
-        }
-        tz[r] = tzr;
-        tsum[r] = tsr;
-    }
-    for (size_t i = 0; i < n; i++) e[i] = FN(exp_diff)(zb[i], rep[i]);
-    for (size_t r = 0; r < nb; r++) {
-        const REAL *er = e + r * cols;
-        REAL inv_s = 1 / FN(short_sum)(er, cols, cols);
-        lg[r] = (double)FN(short_sum)(er, cols, top[r]);
-        for (size_t j = 0; j < cols; j++) rep[r * cols + j] = inv_s;
-        if (wb) {
-            REAL sc = (REAL)((double)wb[r] * inv_total);
-            for (size_t j = 0; j < cols; j++) srep[r * cols + j] = sc;
-        }
-    }
-    for (size_t r = 0; r < nb; r++) lg[r] = fa_log1p_f64(lg[r]);
-    if (any_posinf) {
-        FN(xent_block_posinf)(zb, tb, wb, pb, nb, cols, inv_total, scale_all, e, rep, srep,
-                              tz, tsum, lg, loss);
-        return;
-    }
-    for (size_t r = 0; r < nb; r++)
-        *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, tsum[r] * lg[r] - tz[r]);
-    FN(xent_block_write)(zb, tb, wb, pb, n, scale_all, e, rep, srep);
 }
 
 FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
