@@ -51,13 +51,14 @@
 #define FASTACT_GEMM_H
 
 /* M*N*K below which the product always runs on the calling thread.  The
- * 1.28M products of the 64-100-10 network (T1) take ~1.8x less time on 2
- * threads in a loop of calls; inside a fit, among single-threaded kernels,
- * the 2-thread T1 fit gained ~5% (A/B, 6 x 3 fits, medians and minimums
- * alike).  The 0.2M products of its 10-wide layer gained ~2 us of 7.5 in the
- * loop but lost in fits on a busy machine, so they stay on one. */
+ * 1.3M products of the 64-100-10 network ran ~1.4x faster on 2 threads in
+ * a C loop, but no faster in tools/bench_gemm.py (operands moving between
+ * the cores, threads woken late), so they stay on one; 6.5M and up: ~1.6x.
+ * Lowered to 1M, the 2-thread T1 fit ran ~5% faster alone, but ~10% slower
+ * in the benchmark's process, alternating with scikit-learn's and PyTorch's
+ * fits (medians 0.28 -> 0.31-0.33 s). */
 #ifndef FA_GEMM_PARALLEL_MIN
-#define FA_GEMM_PARALLEL_MIN (1L << 20)
+#define FA_GEMM_PARALLEL_MIN (1L << 21)
 #endif
 
 int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
