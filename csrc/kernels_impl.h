@@ -360,6 +360,12 @@ FA_INLINE void FN(log_softmax_backward_row)(const REAL *y, REAL *d, size_t n) {
  * softmax_posinf_row); nothing is written before that is known. */
 #define SHORT_COLS 32
 #define BLOCK_COLS 256
+/* The backward passes are one reduction and one flat pass, cheap enough that
+ * the block's extra array traffic costs more than a row's overheads above
+ * SHORT_COLS (A/B, softmax backward, 48- and 100-wide rows: 0.71-0.88x the
+ * time; log_softmax backward 0.81-1.08x); the bits are the same, as the
+ * block's row reductions above SHORT_COLS are the row path's. */
+#define BLOCK_COLS_BWD SHORT_COLS
 #define SHORT_BLOCK 1024
 
 /* Reductions of a short row, in sequence: the 16-lane forms spend most of
@@ -465,9 +471,9 @@ FA_INLINE void FN(softmax_backward_short_block)(const REAL *y, REAL *d, size_t n
  * inlined and vectorized at the width of the running CPU (called one row at
  * a time, each helper went through the clone dispatcher, and the row
  * functions themselves ran at the baseline width). */
-#define GEN_ROWS(name, a_type, b_type, short_block, log_form)                              \
+#define GEN_ROWS(name, a_type, b_type, short_block, log_form, block_cols)                  \
     FA_TARGETS static void FN(name##_rows)(a_type a, b_type b, size_t rows, size_t cols) { \
-        if (cols <= BLOCK_COLS && cols > 0) {                                             \
+        if (cols <= (block_cols) && cols > 0) {                                           \
             size_t nb = SHORT_BLOCK / cols;                                               \
             for (size_t r = 0; r < rows; r += nb) {                                       \
                 if (nb > rows - r) nb = rows - r;                                         \
@@ -477,10 +483,12 @@ FA_INLINE void FN(softmax_backward_short_block)(const REAL *y, REAL *d, size_t n
         }                                                                                 \
         for (size_t r = 0; r < rows; r++) FN(name##_row)(a + r * cols, b + r * cols, cols); \
     }
-GEN_ROWS(softmax, const REAL *, REAL *, FN(softmax_short_block), 0)
-GEN_ROWS(log_softmax, const REAL *, REAL *, FN(softmax_short_block), 1)
-GEN_ROWS(softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 0)
-GEN_ROWS(log_softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 1)
+GEN_ROWS(softmax, const REAL *, REAL *, FN(softmax_short_block), 0, BLOCK_COLS)
+GEN_ROWS(log_softmax, const REAL *, REAL *, FN(softmax_short_block), 1, BLOCK_COLS)
+GEN_ROWS(softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 0,
+         BLOCK_COLS_BWD)
+GEN_ROWS(log_softmax_backward, const REAL *, REAL *, FN(softmax_backward_short_block), 1,
+         BLOCK_COLS_BWD)
 #undef GEN_ROWS
 
 /* Row-wise kernels: threads take whole rows, so a row's result never depends
