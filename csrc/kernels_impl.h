@@ -880,9 +880,13 @@ FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb
 #pragma omp simd
             for (size_t r = 0; r < nb; r++) pb[r * cols + j] = et[j * nb + r];
         }
-    for (size_t r = 0; r < nb; r++) tz[r] = tsum[r] * fa_log1p_f64((double)rest[r]) - tz[r];
+    /* the rows' losses, in a loop of their own so that log1p vectorizes (tz
+     * is not needed once they are formed) */
+    double *const row_losses = tz;
+    for (size_t r = 0; r < nb; r++)
+        row_losses[r] = tsum[r] * fa_log1p_f64((double)rest[r]) - tz[r];
     for (size_t r = 0; r < nb; r++) {
-        double row_loss = tz[r];
+        double row_loss = row_losses[r];
         if (m[r] == (REAL)INFINITY) {
             REAL row[XENT_MAX_COLS];
             for (size_t j = 0; j < cols; j++) row[j] = zt[j * nb + r];
@@ -948,7 +952,7 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
     double loss = 0, row_loss = 0;
     REAL scale_all = (REAL)inv_total;
     double term[BXENT_CHUNK];
-    REAL scale[BXENT_CHUNK];
+    REAL scale[BXENT_CHUNK];  /* with weights: each element's row's gradient scale */
     size_t n = rows * cols, r = 0, j = 0;   /* z[i0] is element j of row r */
     for (size_t i0 = 0; i0 < n; i0 += BXENT_CHUNK) {
         const size_t len = n - i0 < BXENT_CHUNK ? n - i0 : BXENT_CHUNK;
@@ -972,12 +976,11 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
                 r++;
             }
         }
-        if (proba)
-            for (size_t i = 0; i < len; i++) proba[i0 + i] = SIGMOID(zc[i]);
-        if (w)
-            for (size_t i = 0; i < len; i++) zc[i] = scale[i] * (SIGMOID(zc[i]) - tc[i]);
-        else
-            for (size_t i = 0; i < len; i++) zc[i] = scale_all * (SIGMOID(zc[i]) - tc[i]);
+        for (size_t i = 0; i < len; i++) {
+            REAL p = SIGMOID(zc[i]);
+            if (proba) proba[i0 + i] = p;
+            zc[i] = (w ? scale[i] : scale_all) * (p - tc[i]);
+        }
     }
     return loss * inv_total;
 }

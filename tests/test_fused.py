@@ -167,6 +167,14 @@ def _one_hot(rng, n, k):
     return np.eye(k)[rng.integers(0, k, n)]
 
 
+def _gradient_and_proba(loss_fn, z, t):
+    """(gradient, probabilities) of a fused loss on a copy of z."""
+    z = z.copy()
+    proba = np.empty_like(z)
+    loss_fn(z, t, proba=proba)
+    return z, proba
+
+
 def _check_loss(kind, z, t, w=None, proba=None):
     dtype = z.dtype
     reference = ref.softmax_xent_ref if kind == "softmax" else ref.logistic_xent_ref
@@ -234,10 +242,7 @@ def test_softmax_cross_entropy_row_does_not_depend_on_other_rows(k, dtype, rng):
     t = _one_hot(rng, n, k)
 
     def run(zz, tt):
-        zz = zz.copy()
-        proba = np.empty_like(zz)
-        fastact.softmax_cross_entropy(zz, tt, proba=proba)
-        return zz, proba
+        return _gradient_and_proba(fastact.softmax_cross_entropy, zz, tt)
 
     grad, proba = run(z, t)
     for shift in (1, 5, 8, 203):
@@ -359,10 +364,7 @@ def test_logistic_cross_entropy_in_chunks(n, k, dtype, rng):
     _check_loss("logistic", z, t)
 
     def run(zz, tt):
-        zz = zz.copy()
-        proba = np.empty_like(zz)
-        fastact.logistic_cross_entropy(zz, tt, proba=proba)
-        return zz, proba
+        return _gradient_and_proba(fastact.logistic_cross_entropy, zz, tt)
 
     grad, proba = run(z, t)
     for shift in (1, 7):
