@@ -27,6 +27,8 @@
 #define EXP(v) FN(fa_exp)(v)
 #define EXPM1(v) FN(fa_expm1)(v)
 #define LOG1P(v) FN(fa_log1p)(v)
+/* log1p of an argument in [0, 1] (the softplus form log1p(e^-|x|)) */
+#define LOG1P_UNIT(v) FN(fa_log1p_unit)(v)
 #define TANH(v) FN(fa_tanh)(v)
 #define SIGMOID(v) FN(fa_sigmoid)(v)
 #define ERFC_CORR(v, dv) FN(fa_erfc_corr)(v, dv)
@@ -213,17 +215,17 @@ FA_INLINE REAL FN(fwd_softplus)(REAL x, PAR p) {
     REAL eu = tail ? e * FA_K_SCALE : e;
     REAL sig = bx >= 0 ? 1 / (1 + eu) : eu / (1 + eu);
     REAL r = tail ? (e == 0 ? 0 : e + e * (err + lo)) / p.a * FA_K_SCALE
-                  : (bx > 0 ? x : 0) + (LOG1P(e) + sig * lo) / p.a;
+                  : (bx > 0 ? x : 0) + (LOG1P_UNIT(e) + sig * lo) / p.a;
     return bx > p.b ? x : r;
 }
 FA_INLINE REAL FN(slope_softplus)(REAL y, PAR p) { return -EXPM1(-p.a * y); }
 /* softplus with beta = 1 (the default) runs loops of its own, chosen per call
  * (kernels_impl.h, LOOPS_FOR): beta x = x is exact, and EXP rounds a
- * subnormal e^-|x| once while LOG1P returns a tiny argument unchanged, so
+ * subnormal e^-|x| once while LOG1P_UNIT returns a tiny argument unchanged, so
  * neither the argument-error term (one division) nor the tail scaling is
  * needed: max(x, 0) + log1p(e^-|x|), x above the threshold. */
 FA_INLINE REAL FN(fwd_softplus1)(REAL x, PAR p) {
-    REAL r = (x > 0 ? x : 0) + LOG1P(EXP(-FN(fabs_)(x)));
+    REAL r = (x > 0 ? x : 0) + LOG1P_UNIT(EXP(-FN(fabs_)(x)));
     return x > p.b ? x : r;
 }
 FA_INLINE REAL FN(slope_softplus1)(REAL y, PAR p) { (void)p; return -EXPM1(-y); }
@@ -358,8 +360,11 @@ FA_INLINE REAL FN(fwd_mish)(REAL x, PAR p) {
     REAL e = EXP(xs);                        /* e^x, times 2^M in the tail */
     REAL eu = tail ? e * FA_K_SCALE : e;
     REAL n = eu * (eu + 2);
-    /* t = n / (n + 2); in the tail (e (eu + 2) / (n + 2)) (1 + err), times 2^M */
-    REAL t = tail ? (e == 0 ? 0 : e * (eu + 2) / (n + 2) * (1 + err)) : n / (n + 2);
+    /* t = n / (n + 2); in the tail (e (eu + 2) / (n + 2)) (1 + err), times 2^M.
+     * One division serves both: outside the tail e = eu, so e (eu + 2) is n
+     * (a vectorized loop computes both sides of a select). */
+    REAL q = e * (eu + 2) / (n + 2);
+    REAL t = tail ? (e == 0 ? 0 : q * (1 + err)) : q;
     return x > 20 ? x : (t == 0 ? 0 : x * t * (tail ? FA_K_SCALE : 1));
 }
 FA_INLINE REAL FN(slope_mish)(REAL x, PAR p) {

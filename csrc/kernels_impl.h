@@ -941,7 +941,7 @@ FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REA
 FA_INLINE double FN(bxent_term)(REAL v, REAL t) {
     double vd = (double)v, tj = (double)t;
     double lin = v > 0 ? FN(target_times)(1 - tj, vd) : FN(target_times)(-tj, vd);
-    return lin + (double)LOG1P(EXP(-FN(fabs_)(v)));
+    return lin + (double)LOG1P_UNIT(EXP(-FN(fabs_)(v)));
 }
 
 FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
@@ -1011,6 +1011,7 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
 #undef EXP
 #undef EXPM1
 #undef LOG1P
+#undef LOG1P_UNIT
 #undef TANH
 #undef SIGMOID
 #undef ERFC_CORR

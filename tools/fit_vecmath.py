@@ -186,6 +186,14 @@ def kernels(prec):
     out.append(("FA__LOG1P%s_P" % sfx, c, "log1p(f) ~ f + f^2*P(f), f in [%.4f, %.4f], rel err %.2g"
                 % (fa, fb, err)))
 
+    # log(1+t) = t + t^2 * P(t) on the whole of [0, 1] (float32 only): the
+    # softplus tail log1p(e^-|x|) needs no range reduction then
+    if prec == 24:
+        c, err = minimax(lambda t: mp.log1p(t) - t, lambda t: 1 / mp.log1p(t), mp.mpf("1e-30"),
+                         mp.mpf(1), [2 + j for j in range(9)], prec, name="log1p_unit_%s" % sfx)
+        out.append(("FA__LOG1PU%s_P" % sfx, c, "log1p(t) ~ t + t^2*P(t), t in [0, 1], rel err %.2g"
+                    % err))
+
     # erfc: small |x|  erf(x) = x * P(x^2); error relative to erfc(x) (>= 0.5 here)
     xs = mp.mpf("0.47")
     nes = 5 if prec == 24 else 10

@@ -164,6 +164,17 @@ static long double ref_exp_scaledl(long double x)
     long double v = -fabsl(x);
     return isnan(x) ? x : ldexpl(expl(v < FA_EXP_SCALED_MIN_F64 ? FA_EXP_SCALED_MIN_F64 : v), 128);
 }
+/* fa_log1p_unit_f32 on its domain [0, 1]: x -> |x|, NaN outside */
+static float log1p_unit_on_f32(float x)
+{
+    float t = fabsf(x);
+    return fa_log1p_unit_f32(t <= 1.0f ? t : NAN);
+}
+static double ref_log1p_unit(double x)
+{
+    double t = fabs(x);
+    return t <= 1.0 ? log1p(t) : NAN;
+}
 static float exp_scaled_neg_f32(float x) { return fa_exp_scaled_f32(-fabsf(x)); }
 static double exp_scaled_neg_f64(double x) { return fa_exp_scaled_f64(-fabs(x)); }
 
@@ -365,6 +376,7 @@ static void finish(stat_t *s)
 TEST_F32(exp_f32, fa_exp_f32, exp, 0)
 TEST_F32(expm1_f32, fa_expm1_f32, expm1, 1)
 TEST_F32(log1p_f32, fa_log1p_f32, log1p, 1)
+TEST_F32(log1p_unit_f32, log1p_unit_on_f32, ref_log1p_unit, 0)
 TEST_F32(tanh_f32, fa_tanh_f32, tanh, 1)
 TEST_F32(sigmoid_f32, fa_sigmoid_f32, ref_sigmoid, 0)
 TEST_F32(erfc_f32, fa_erfc_f32, erfc, 0)
@@ -411,6 +423,8 @@ static int specials(void)
     EXPECT(fa_log1p_f32(inf) == inf && fa_log1p_f64(dinf) == dinf);
     EXPECT(SAME32(fa_log1p_f32(-0.0f), -0.0f) && SAME64(fa_log1p_f64(-0.0), -0.0));
     EXPECT(fa_log1p_f32(0x1p-130f) == 0x1p-130f && fa_log1p_f64(0x1p-1060) == 0x1p-1060);
+    EXPECT(SAME32(fa_log1p_unit_f32(0.0f), 0.0f) && isnan(fa_log1p_unit_f32(nan)) &&
+           fa_log1p_unit_f32(0x1p-140f) == 0x1p-140f);
     EXPECT(fa_tanh_f32(inf) == 1.0f && fa_tanh_f32(-inf) == -1.0f);
     EXPECT(fa_tanh_f64(dinf) == 1.0 && fa_tanh_f64(-dinf) == -1.0);
     EXPECT(SAME32(fa_tanh_f32(-0.0f), -0.0f) && SAME64(fa_tanh_f64(-0.0), -0.0));
@@ -457,6 +471,7 @@ int main(int argc, char **argv)
     RUN32(exp_f32);
     RUN32(expm1_f32);
     RUN32(log1p_f32);
+    RUN32(log1p_unit_f32);
     RUN32(tanh_f32);
     RUN32(sigmoid_f32);
     RUN32(erfc_f32);
