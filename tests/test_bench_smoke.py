@@ -96,3 +96,15 @@ def test_training_definitions():
     assert floor.predict(X).shape == (450, 3)
     if not B.has_estimator():
         assert B.run_training(threads=(1,))[0]["skipped"]
+
+
+def test_target_rows():
+    """The 1k call target is checked both as BENCHMARKS.md states it (us) and
+    carried to this machine through the roofline call of the same run."""
+    def rec(act, fa, roof):
+        return {"workload": "fwd", "activation": act, "dtype": "float32", "n": 1_000,
+                "threads": 1, "fastact": fa, "roofline": roof, "fa_over_roofline": fa / roof}
+    rows = {d.split(":")[1].split("(")[0].strip(): (v, ok)
+            for d, v, _, ok in B.check_targets([rec("relu", 1e-6, 4e-6), rec("gelu", 4e-6, 2.5e-6)])}
+    assert rows["slowest call"] == (pytest.approx(4.0), False)            # 4 us > 1.5 us
+    assert rows["slowest call / roofline call"] == (pytest.approx(1.6), True)  # 1.6 <= 1.5/0.8
