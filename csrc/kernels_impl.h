@@ -170,17 +170,34 @@ FA_INLINE REAL FN(row_dot)(const REAL *u, const REAL *v, size_t n) {
     return FN(fold_lanes)(acc);
 }
 
+/* The 16 lanes of row_max as 32-byte GCC vectors (2 of float32, 4 of
+ * float64): written as an array, the lanes were kept in 16 scalar registers
+ * inside the softmax blocks (GCC's SLP gave up there).  Lane k sees the same
+ * elements in the same order either way, so the result is the same. */
+typedef REAL FN(vec32) __attribute__((vector_size(32)));
+typedef __typeof__((FN(vec32)){0} > (FN(vec32)){0}) FN(mask32);
+#define FA_VEC32_N ((int)(FA_LANES * sizeof(REAL) / 32))
+FA_INLINE void FN(max_lanes)(FN(vec32) *acc, const REAL *v) {
+    for (int q = 0; q < FA_VEC32_N; q++) {
+        FN(vec32) x;
+        memcpy(&x, v + q * (32 / sizeof(REAL)), sizeof x);
+        FN(mask32) up = x > acc[q];   /* false for NaN: it is ignored */
+        acc[q] = (FN(vec32))(((FN(mask32))x & up) | ((FN(mask32))acc[q] & ~up));
+    }
+}
+
 /* max ignoring NaN (a NaN still reaches the output through the sum) */
 FA_INLINE REAL FN(row_max)(const REAL *v, size_t n) {
     REAL acc[FA_LANES];
-    for (int k = 0; k < FA_LANES; k++) acc[k] = -(REAL)INFINITY;
     size_t i = 0;
-    for (; i + FA_LANES <= n; i += FA_LANES)
-        for (int k = 0; k < FA_LANES; k++) acc[k] = v[i + k] > acc[k] ? v[i + k] : acc[k];
-    if (i < n && n >= FA_LANES) {
-        const REAL *last = v + n - FA_LANES;
-        for (int k = 0; k < FA_LANES; k++) acc[k] = last[k] > acc[k] ? last[k] : acc[k];
+    if (n >= FA_LANES) {
+        FN(vec32) a[FA_VEC32_N];
+        for (int q = 0; q < FA_VEC32_N; q++) a[q] = (FN(vec32)){0} - (REAL)INFINITY;
+        for (; i + FA_LANES <= n; i += FA_LANES) FN(max_lanes)(a, v + i);
+        if (i < n) FN(max_lanes)(a, v + n - FA_LANES);
+        memcpy(acc, a, sizeof acc);
     } else {
+        for (int k = 0; k < FA_LANES; k++) acc[k] = -(REAL)INFINITY;
         for (int k = 0; i < n; i++, k++) acc[k] = v[i] > acc[k] ? v[i] : acc[k];
     }
     REAL h8[8], h4[4];
@@ -1006,6 +1023,7 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
 #undef BLOCK_COLS
 #undef SHORT_BLOCK
 #undef GEN_ROWWISE_BWD
+#undef FA_VEC32_N
 #undef FN
 #undef PAR
 #undef EXP
