@@ -19,14 +19,35 @@
         _Pragma("GCC unroll 4")                                                          \
         for (size_t i = 0; i < n; i++) out[i] = FN(fwd_##name)(x[i], p);                 \
     }                                                                                    \
-    FA_TARGETS static void FN(bias_fwd_##name)(REAL *restrict z,                         \
-                                               const REAL *restrict b, size_t n, PAR p) { \
-        for (size_t i = 0; i < n; i++) z[i] = FN(fwd_##name)(z[i] + b[i], p);            \
+    FA_TARGETS static void FN(bias_fwd_##name)(REAL *restrict z, const REAL *restrict b, \
+                                               size_t rows, size_t cols, PAR p) {        \
+        for (size_t r = 0; r < rows; r++) {                                              \
+            REAL *restrict zr = z + r * cols;                                            \
+            for (size_t j = 0; j < cols; j++) zr[j] = FN(fwd_##name)(zr[j] + b[j], p);   \
+        }                                                                                \
     }                                                                                    \
     FA_TARGETS static void FN(bwd_##name)(const REAL *restrict src,                      \
                                           REAL *restrict delta, size_t n, PAR p) {       \
         _Pragma("GCC unroll 4")                                                          \
         for (size_t i = 0; i < n; i++) delta[i] *= FN(slope_##name)(src[i], p);          \
+    }                                                                                    \
+    /* delta *= slope over columns [0, ncols) of rows ld apart, the column sums    */  \
+    /* of the result added to bias_grad row after row, in one call (one per row   */  \
+    /* cost more than the work of a short row).  The slope loop is bwd's, pragma   */  \
+    /* included: fused with the sums, GCC contracted its scalar remainder unlike   */  \
+    /* its vector body (gelu float32), so a column's bits would have depended on   */  \
+    /* where a thread's columns start.                                             */  \
+    FA_TARGETS static void FN(bwd_bias_##name)(const REAL *restrict src,                 \
+                                               REAL *restrict delta,                     \
+                                               REAL *restrict bias_grad, size_t rows,    \
+                                               size_t ld, size_t ncols, PAR p) {         \
+        for (size_t r = 0; r < rows; r++) {                                              \
+            const REAL *restrict sr = src + r * ld;                                      \
+            REAL *restrict dr = delta + r * ld;                                          \
+            _Pragma("GCC unroll 4")                                                      \
+            for (size_t j = 0; j < ncols; j++) dr[j] *= FN(slope_##name)(sr[j], p);      \
+            for (size_t j = 0; j < ncols; j++) bias_grad[j] += dr[j];                    \
+        }                                                                                \
     }
 #define GEN_LOOPS_PER_FEATURE(name)
 #define GEN_LOOPS_ROWWISE(name)
@@ -36,8 +57,10 @@ FA_ACTIVATION_TABLE(GEN_LOOPS)
 
 typedef void (*FN(inplace_fn))(REAL *, size_t, PAR);
 typedef void (*FN(copy_fn))(const REAL *restrict, REAL *restrict, size_t, PAR);
-typedef void (*FN(bias_fn))(REAL *restrict, const REAL *restrict, size_t, PAR);
+typedef void (*FN(bias_fn))(REAL *restrict, const REAL *restrict, size_t, size_t, PAR);
 typedef void (*FN(bwd_fn))(const REAL *restrict, REAL *restrict, size_t, PAR);
+typedef void (*FN(bwd_bias_fn))(const REAL *restrict, REAL *restrict, REAL *restrict, size_t,
+                                size_t, size_t, PAR);
 
 #define PTR_ELEMENTWISE(prefix, name) FN(prefix##_##name),
 #define PTR_PER_FEATURE(prefix, name) NULL,
@@ -47,10 +70,12 @@ typedef void (*FN(bwd_fn))(const REAL *restrict, REAL *restrict, size_t, PAR);
 #define PTR_COPY(ID, name, from, pattern) PTR_##pattern(fwd_copy, name)
 #define PTR_BIAS(ID, name, from, pattern) PTR_##pattern(bias_fwd, name)
 #define PTR_BWD(ID, name, from, pattern) PTR_##pattern(bwd, name)
+#define PTR_BWD_BIAS(ID, name, from, pattern) PTR_##pattern(bwd_bias, name)
 static const FN(inplace_fn) FN(inplace_table)[] = {FA_ACTIVATION_TABLE(PTR_INPLACE)};
 static const FN(copy_fn) FN(copy_table)[] = {FA_ACTIVATION_TABLE(PTR_COPY)};
 static const FN(bias_fn) FN(bias_table)[] = {FA_ACTIVATION_TABLE(PTR_BIAS)};
 static const FN(bwd_fn) FN(bwd_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD)};
+static const FN(bwd_bias_fn) FN(bwd_bias_table)[] = {FA_ACTIVATION_TABLE(PTR_BWD_BIAS)};
 
 /* The loops for kind k called with parameters q.  Parameter values with a
  * cheaper exact form get loops of their own: swish and softplus with
@@ -67,6 +92,9 @@ static FN(inplace_fn) FN(inplace_for)(fa_kind k, PAR q) {
 static FN(copy_fn) FN(copy_for)(fa_kind k, PAR q) { return LOOPS_FOR(fwd_copy, copy_table); }
 static FN(bias_fn) FN(bias_for)(fa_kind k, PAR q) { return LOOPS_FOR(bias_fwd, bias_table); }
 static FN(bwd_fn) FN(bwd_for)(fa_kind k, PAR q) { return LOOPS_FOR(bwd, bwd_table); }
+static FN(bwd_bias_fn) FN(bwd_bias_for)(fa_kind k, PAR q) {
+    return LOOPS_FOR(bwd_bias, bwd_bias_table);
+}
 #undef LOOPS_FOR
 
 static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t lo, size_t hi) {
@@ -661,19 +689,23 @@ void FN(fa_maxout_backward)(const REAL *x, const REAL *delta, REAL *grad_x, size
 /* ------------------------------------------------------------------ */
 /* Fused layer kernels.                                                */
 
-/* rows [r0, r1) of bias_act_forward */
+/* rows [r0, r1) of bias_act_forward.  All rows in one multi-versioned call
+ * (a call per row cost more than a 100-wide row's work), each row through
+ * the same loop, vector body and remainder alike.  (Narrow rows laid end to
+ * end as wider ones ran faster, but then the same column of two rows could
+ * fall in the vector body and in the scalar remainder, whose FMA
+ * contractions differ for gelu float32: a row's bits would have depended on
+ * its position, so on the thread count.) */
 static void FN(bias_act_rows)(fa_kind k, PAR q, REAL *z, const REAL *bias, REAL *saved_input,
                               size_t r0, size_t r1, size_t cols) {
     int rowwise = k == FA_SOFTMAX || k == FA_LOG_SOFTMAX;
-    for (size_t r = r0; r < r1; r++) {
-        REAL *row = z + r * cols;
-        if (saved_input || rowwise) {
-            FN(bias_table)[FA_IDENTITY](row, bias, cols, q);
-            if (saved_input) memcpy(saved_input + r * cols, row, cols * sizeof(REAL));
-            if (!rowwise) FN(inplace_for)(k, q)(row, cols, q);
-        } else {
-            FN(bias_for)(k, q)(row, bias, cols, q);
-        }
+    if (saved_input || rowwise) {
+        FN(bias_table)[FA_IDENTITY](z + r0 * cols, bias, r1 - r0, cols, q);
+        if (saved_input)
+            memcpy(saved_input + r0 * cols, z + r0 * cols, (r1 - r0) * cols * sizeof(REAL));
+        if (!rowwise) FN(inplace_for)(k, q)(z + r0 * cols, (r1 - r0) * cols, q);
+    } else {
+        FN(bias_for)(k, q)(z + r0 * cols, bias, r1 - r0, cols, q);
     }
     /* the softmax family on the whole range at once (short rows are blocked) */
     if (k == FA_SOFTMAX) FN(softmax_rows)(z + r0 * cols, z + r0 * cols, r1 - r0, cols);
@@ -694,10 +726,6 @@ void FN(fa_bias_act_forward)(fa_kind k, const fa_params *p, REAL *z, const REAL 
                           rows * (size_t)(t + 1) / (size_t)nt, cols);
 }
 
-FA_TARGETS static void FN(add_row)(REAL *restrict acc, const REAL *restrict v, size_t n) {
-    for (size_t j = 0; j < n; j++) acc[j] += v[j];
-}
-
 /* Threads split the columns, so every bias-gradient entry is summed over the
  * rows in the same order whatever the thread count. */
 void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta,
@@ -710,11 +738,7 @@ void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *sr
     for (int t = 0; t < nt; t++) {
         size_t c0 = fa_chunk(cols, nt, t), c1 = fa_chunk(cols, nt, t + 1);
         for (size_t j = c0; j < c1; j++) bias_grad[j] = 0;
-        for (size_t r = 0; r < rows; r++) {
-            REAL *d = delta + r * cols + c0;
-            if (k != FA_IDENTITY) FN(bwd_for)(k, q)(src + r * cols + c0, d, c1 - c0, q);
-            FN(add_row)(bias_grad + c0, d, c1 - c0);
-        }
+        FN(bwd_bias_for)(k, q)(src + c0, delta + c0, bias_grad + c0, rows, cols, c1 - c0, q);
     }
 }
 
@@ -1015,6 +1039,7 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
 #undef PTR_COPY
 #undef PTR_BIAS
 #undef PTR_BWD
+#undef PTR_BWD_BIAS
 #undef GEN_ROWWISE
 #undef XENT_BLOCK
 #undef BXENT_CHUNK
