@@ -511,11 +511,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.n_iter_ = 0
             for it in range(self.max_iter):
                 if self.shuffle:
-                    # sklearn.utils.shuffle(sample_idx, random_state=rs), i.e.
-                    # the same draws: only the row order is shuffled, never X
-                    perm = np.arange(n_samples)
-                    rs.shuffle(perm)
-                    sample_idx = sample_idx[perm]
+                    # sklearn.utils.shuffle(sample_idx, random_state=rs) draws
+                    # perm = rs.shuffle(arange(n)) and takes sample_idx[perm];
+                    # shuffling sample_idx in place makes the same swaps with
+                    # the same draws, so the same order.  Only the row order
+                    # is shuffled, never X.
+                    rs.shuffle(sample_idx)
                 order = sample_idx if train_idx is None else train_idx[sample_idx]
                 order = np.ascontiguousarray(order, dtype=np.int64)
 
