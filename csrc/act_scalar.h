@@ -78,6 +78,34 @@ FA_INLINE REAL FN(fwd_tanh)(REAL x, PAR p) { (void)p; return TANH(x); }
 FA_INLINE REAL FN(slope_tanh)(REAL y, PAR p) { (void)p; return 1 - y * y; }
 
 /* relu: slope [y > 0], 0 at the kink as scikit-learn's delta[Z == 0] = 0 */
+/* x < lo ? lo : (x > hi ? hi : x) for lo <= hi (NaN and -0 pass as they
+ * are) as two bit-mask selects, a compare and a blend each: written with
+ * ternaries, GCC merged the conditions into four compares, two ands and two
+ * blends, and relu6 ran at 0.6-0.75x PyTorch's speed on 1M elements (same
+ * buffer).  Mask selects keep the lanes' arithmetic unconditional (see
+ * vecmath.h's fa__sel_f32). */
+FA_INLINE REAL FN(sel_)(int c, REAL a, REAL b) {   /* c ? a : b, as bit masks */
+    if (sizeof(REAL) == sizeof(float)) {
+        uint32_t m = 0u - (uint32_t)c, ua, ub;
+        float fa = (float)a, fb = (float)b, r;
+        memcpy(&ua, &fa, 4), memcpy(&ub, &fb, 4);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&r, &ua, 4);
+        return (REAL)r;
+    } else {
+        uint64_t m = (uint64_t)0 - (uint64_t)c, ua, ub;
+        double da = (double)a, db = (double)b, r;
+        memcpy(&ua, &da, 8), memcpy(&ub, &db, 8);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&r, &ua, 8);
+        return (REAL)r;
+    }
+}
+FA_INLINE REAL FN(clamp_)(REAL x, REAL lo, REAL hi) {
+    REAL t = FN(sel_)(lo > x, lo, x);
+    return FN(sel_)(hi < t, hi, t);
+}
+
 FA_INLINE REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
 FA_INLINE REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return y > 0 ? 1 : 0; }
 
@@ -132,7 +160,7 @@ FA_INLINE REAL FN(slope_softsign)(REAL y, PAR p) {
 FA_INLINE REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
     (void)p;
     REAL v = (x + 3) / 6;
-    return v < 0 ? 0 : (v > 1 ? 1 : v);
+    return FN(clamp_)(v, 0, 1);
 }
 FA_INLINE REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
     (void)p;
@@ -140,11 +168,11 @@ FA_INLINE REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
 }
 
 /* hard_tanh(min_val, max_val) */
-FA_INLINE REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return x < p.a ? p.a : (x > p.b ? p.b : x); }
+FA_INLINE REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return FN(clamp_)(x, p.a, p.b); }
 FA_INLINE REAL FN(slope_hard_tanh)(REAL y, PAR p) { return (y > p.a && y < p.b) ? 1 : 0; }
 
 /* relu6 clip(x, 0, 6) */
-FA_INLINE REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : (x > 6 ? 6 : x); }
+FA_INLINE REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return FN(clamp_)(x, 0, 6); }
 FA_INLINE REAL FN(slope_relu6)(REAL y, PAR p) { (void)p; return (y > 0 && y < 6) ? 1 : 0; }
 
 /* exp: overflows to +inf as IEEE says; slope y */

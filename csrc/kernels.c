@@ -1,6 +1,7 @@
 /* Instantiates the activation loops of kernels_impl.h for float32 and float64
  * and holds what both share: the thread policy and the table metadata. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -25,6 +25,7 @@
 static inline float fa_exp_f32(float x) { return expf(x); }
 static inline float fa_expm1_f32(float x) { return expm1f(x); }
 static inline float fa_log1p_f32(float x) { return log1pf(x); }
+static inline float fa_log1p_unit_f32(float t) { return log1pf(t); }
 static inline float fa_tanh_f32(float x) { return tanhf(x); }
 static inline float fa_erfc_f32(float x) { return erfcf(x); }
 /* erfc(x + dx) for a tiny dx (see vecmath.h), in double */
@@ -52,6 +53,7 @@ static inline double fa_exp_scaled_f64(double x) {
 static inline double fa_exp_f64(double x) { return exp(x); }
 static inline double fa_expm1_f64(double x) { return expm1(x); }
 static inline double fa_log1p_f64(double x) { return log1p(x); }
+static inline double fa_log1p_unit_f64(double t) { return log1p(t); }
 static inline double fa_tanh_f64(double x) { return tanh(x); }
 static inline double fa_erfc_f64(double x) { return erfc(x); }
 static inline double fa_erfc_corr_f64(double x, double dx) {
