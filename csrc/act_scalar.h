@@ -107,7 +107,7 @@ FA_INLINE REAL FN(clamp_)(REAL x, REAL lo, REAL hi) {
 }
 
 FA_INLINE REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
-FA_INLINE REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return y > 0 ? 1 : 0; }
+FA_INLINE REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return FN(sel_)(y > 0, 1, 0); }
 
 /* leaky_relu(alpha > 0): the sign of y is the sign of x */
 FA_INLINE REAL FN(fwd_leaky_relu)(REAL x, PAR p) { return x > 0 ? x : p.a * x; }
@@ -164,23 +164,30 @@ FA_INLINE REAL FN(fwd_hard_sigmoid)(REAL x, PAR p) {
 }
 FA_INLINE REAL FN(slope_hard_sigmoid)(REAL y, PAR p) {
     (void)p;
-    return (y > 0 && y < 1) ? (REAL)1 / 6 : 0;
+    return FN(sel_)((y > 0) & (y < 1), (REAL)1 / 6, 0);
 }
 
 /* hard_tanh(min_val, max_val) */
 FA_INLINE REAL FN(fwd_hard_tanh)(REAL x, PAR p) { return FN(clamp_)(x, p.a, p.b); }
-FA_INLINE REAL FN(slope_hard_tanh)(REAL y, PAR p) { return (y > p.a && y < p.b) ? 1 : 0; }
+FA_INLINE REAL FN(slope_hard_tanh)(REAL y, PAR p) {
+    return FN(sel_)((y > p.a) & (y < p.b), 1, 0);
+}
 
 /* relu6 clip(x, 0, 6) */
 FA_INLINE REAL FN(fwd_relu6)(REAL x, PAR p) { (void)p; return FN(clamp_)(x, 0, 6); }
-FA_INLINE REAL FN(slope_relu6)(REAL y, PAR p) { (void)p; return (y > 0 && y < 6) ? 1 : 0; }
+FA_INLINE REAL FN(slope_relu6)(REAL y, PAR p) {
+    (void)p;
+    return FN(sel_)((y > 0) & (y < 6), 1, 0);
+}
 
 /* exp: overflows to +inf as IEEE says; slope y */
 FA_INLINE REAL FN(fwd_exp)(REAL x, PAR p) { (void)p; return EXP(x); }
 FA_INLINE REAL FN(slope_exp)(REAL y, PAR p) { (void)p; return y; }
 
 /* step(threshold): NaN stays NaN; no useful gradient (slope 0) */
-FA_INLINE REAL FN(fwd_step)(REAL x, PAR p) { return x > p.a ? 1 : (x <= p.a ? 0 : x); }
+FA_INLINE REAL FN(fwd_step)(REAL x, PAR p) {
+    return FN(sel_)(x > p.a, 1, FN(sel_)(x <= p.a, 0, x)); /* NaN passes */
+}
 FA_INLINE REAL FN(slope_step)(REAL y, PAR p) { (void)p; (void)y; return 0; }
 
 /* sigma(v)(1 - sigma(v)) = e / (1 + e)^2 with e = e^-|v|: exact in the tails,
