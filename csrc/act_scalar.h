@@ -186,7 +186,7 @@ FA_INLINE REAL FN(slope_exp)(REAL y, PAR p) { (void)p; return y; }
 
 /* step(threshold): NaN stays NaN; no useful gradient (slope 0) */
 FA_INLINE REAL FN(fwd_step)(REAL x, PAR p) {
-    return FN(sel_)(x > p.a, 1, FN(sel_)(x <= p.a, 0, x)); /* NaN passes */
+    return FN(sel_)(x > p.a, 1, FN(sel_)(x != x, x, 0)); /* NaN passes */
 }
 FA_INLINE REAL FN(slope_step)(REAL y, PAR p) { (void)p; (void)y; return 0; }
 
