@@ -77,14 +77,15 @@ FA_INLINE REAL FN(slope_logistic)(REAL y, PAR p) { (void)p; return y * (1 - y); 
 FA_INLINE REAL FN(fwd_tanh)(REAL x, PAR p) { (void)p; return TANH(x); }
 FA_INLINE REAL FN(slope_tanh)(REAL y, PAR p) { (void)p; return 1 - y * y; }
 
-/* relu: slope [y > 0], 0 at the kink as scikit-learn's delta[Z == 0] = 0 */
-/* x < lo ? lo : (x > hi ? hi : x) for lo <= hi (NaN and -0 pass as they
- * are) as two bit-mask selects, a compare and a blend each: written with
- * ternaries, GCC merged the conditions into four compares, two ands and two
- * blends, and relu6 ran at 0.75-0.78x PyTorch's speed on 1M elements (same
- * buffer).  Mask selects keep the lanes' arithmetic unconditional (see
- * vecmath.h's fa__sel_f32). */
-FA_INLINE REAL FN(sel_)(int c, REAL a, REAL b) {   /* c ? a : b, as bit masks */
+/* c ? a : b as bit masks, and x < lo ? lo : (x > hi ? hi : x) for lo <= hi
+ * as two of them (NaN and -0 pass as they are), a compare and a blend each.
+ * Written with ternaries, GCC merged the clamp's conditions into four
+ * compares, two ands and two blends, and relu6 ran at 0.75-0.78x PyTorch's
+ * speed on 1M elements (same buffer); a 0/1 slope became an integer and plus
+ * a conversion.  Mask selects keep the lanes' arithmetic unconditional.
+ * (vecmath.h's fa__sel_f32/f64 are the same thing, but the FASTACT_LIBM_MATH
+ * build does not include vecmath.h.) */
+FA_INLINE REAL FN(sel_)(int c, REAL a, REAL b) {
     if (sizeof(REAL) == sizeof(float)) {
         uint32_t m = 0u - (uint32_t)c, ua, ub;
         float fa = (float)a, fb = (float)b, r;
@@ -106,6 +107,7 @@ FA_INLINE REAL FN(clamp_)(REAL x, REAL lo, REAL hi) {
     return FN(sel_)(hi < t, hi, t);
 }
 
+/* relu: slope [y > 0], 0 at the kink as scikit-learn's delta[Z == 0] = 0 */
 FA_INLINE REAL FN(fwd_relu)(REAL x, PAR p) { (void)p; return x < 0 ? 0 : x; }
 FA_INLINE REAL FN(slope_relu)(REAL y, PAR p) { (void)p; return FN(sel_)(y > 0, 1, 0); }
 
