@@ -27,19 +27,44 @@
 #define FA_GEMM_INPLACE (64L * 1024) /* op(B) = B read in place up to this size */
 #endif
 
-#define FA_GEMM_TARGET __attribute__((target("avx2,fma")))
-#define FA_GEMM_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+/* The kernels of gemm_impl.h are compiled twice per dtype, for AVX2+FMA and
+ * for AVX-512F (twice the vector width, more rows per register tile), and
+ * the first call picks the widest the CPU has.  Both run the documented
+ * FMA sequence of gemm.h for every element, so they give the same bits. */
+#define FA_GEMM_AVX2 __attribute__((target("avx2,fma")))
+#define FA_GEMM_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+#define FA_GEMM_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define FA_GEMM_AVX512_INLINE \
+    __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
 
-int fa_gemm_available(void) {
+/* the ISA level the CPU supports (0 none, 1 AVX2+FMA, 2 AVX-512F), and the
+ * cap fa_gemm_cap_isa put on it (-1: none) */
+static int fa_gemm_detect(void) {
     static int cached = -1;
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (c < 0) {
         __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        c = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
+            : __builtin_cpu_supports("avx512f")                                 ? 2
+                                                                                : 1;
         __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
     }
     return c;
 }
+
+static int fa_gemm_cap = -1;
+
+int fa_gemm_isa(void) {
+    const int have = fa_gemm_detect(), cap = __atomic_load_n(&fa_gemm_cap, __ATOMIC_RELAXED);
+    return cap >= 0 && cap < have ? cap : have;
+}
+
+int fa_gemm_cap_isa(int level) {
+    __atomic_store_n(&fa_gemm_cap, level < 0 ? -1 : level, __ATOMIC_RELAXED);
+    return fa_gemm_isa();
+}
+
+int fa_gemm_available(void) { return fa_gemm_isa() > 0; }
 
 /* 0 for 'N', 1 for 'T' (or 'C': real data), -1 otherwise */
 static int fa_gemm_trans(char t) {
@@ -59,7 +84,7 @@ static int fa_gemm_pack_policy(int M, int N, int K, int ldb, int size) {
 }
 
 /* in-register transposes of VL x VL blocks (packing op(B) = B^T) */
-FA_GEMM_INLINE void fa_gemm_transpose_f32(__m256 *r) {
+FA_GEMM_AVX2_INLINE void fa_gemm_transpose_f32(__m256 *r) {
     __m256 t[8], u[8];
     for (int q = 0; q < 8; q += 2) {
         t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
@@ -77,7 +102,7 @@ FA_GEMM_INLINE void fa_gemm_transpose_f32(__m256 *r) {
     }
 }
 
-FA_GEMM_INLINE void fa_gemm_transpose_f64(__m256d *r) {
+FA_GEMM_AVX2_INLINE void fa_gemm_transpose_f64(__m256d *r) {
     __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
     __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
     r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
@@ -87,7 +112,7 @@ FA_GEMM_INLINE void fa_gemm_transpose_f64(__m256d *r) {
 }
 
 /* stores of the first n < VL lanes */
-FA_GEMM_INLINE void fa_gemm_pstore_f32(float *p, __m256 v, int n) {
+FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f32(float *p, __m256 v, int n) {
     __m128 q = _mm256_castps256_ps128(v);
     if (n & 4) {
         _mm_storeu_ps(p, q);
@@ -102,7 +127,7 @@ FA_GEMM_INLINE void fa_gemm_pstore_f32(float *p, __m256 v, int n) {
     if (n & 1) _mm_store_ss(p, q);
 }
 
-FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
+FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
     __m128d q = _mm256_castpd256_pd128(v);
     if (n & 2) {
         _mm_storeu_pd(p, q);
@@ -112,10 +137,20 @@ FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
     if (n & 1) _mm_store_sd(p, q);
 }
 
-/* ---- float32 ---- */
+/* ======== float ======== */
 #define REAL float
-#define SFX f32
-#define FN(name) name##_f32
+/* VL x VL transposes for packing B^T: 256-bit blocks in both kernels */
+#define TVT __m256
+#define TVL 8
+#define TV_LOAD(p) _mm256_loadu_ps(p)
+#define TV_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define TV_TRANSPOSE(r) fa_gemm_transpose_f32(r)
+
+/* ---- float, avx2 ---- */
+#define FN(name) name##_f32_avx2
+#define MR 6
+#define GEMM_TARGET FA_GEMM_AVX2
+#define GEMM_INLINE FA_GEMM_AVX2_INLINE
 #define VT __m256
 #define VI __m256i
 #define VL 8
@@ -130,11 +165,7 @@ FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_MASK(n) \
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define V_TRANSPOSE(r) fa_gemm_transpose_f32(r)
 #include "gemm_impl.h"
-#undef REAL
-#undef SFX
-#undef FN
 #undef VT
 #undef VI
 #undef VL
@@ -148,12 +179,81 @@ FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #undef V_FMA
 #undef V_MUL
 #undef V_MASK
-#undef V_TRANSPOSE
+#undef FN
+#undef MR
+#undef GEMM_TARGET
+#undef GEMM_INLINE
 
-/* ---- float64 ---- */
+/* ---- float, avx512 ---- */
+#define FN(name) name##_f32_avx512
+#define MR 8
+#define GEMM_TARGET FA_GEMM_AVX512
+#define GEMM_INLINE FA_GEMM_AVX512_INLINE
+#define VT __m512
+#define VI __mmask16
+#define VL 16
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define V_MLOAD(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define V_PSTORE(p, v, n) _mm512_mask_storeu_ps((p), V_MASK(n), (v))
+#define V_BCAST(p) _mm512_set1_ps(*(p))
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm512_mul_ps((a), (b))
+#define V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#include "gemm_impl.h"
+#undef VT
+#undef VI
+#undef VL
+#undef V_ZERO
+#undef V_LOAD
+#undef V_STORE
+#undef V_MLOAD
+#undef V_PSTORE
+#undef V_BCAST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_MASK
+#undef FN
+#undef MR
+#undef GEMM_TARGET
+#undef GEMM_INLINE
+
+int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {
+    switch (fa_gemm_isa()) {
+    case 2:
+        return gemm_f32_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
+    case 1:
+        return gemm_f32_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
+    default:
+        return 0;
+    }
+}
+
+#undef REAL
+#undef TVT
+#undef TVL
+#undef TV_LOAD
+#undef TV_STORE
+#undef TV_TRANSPOSE
+
+/* ======== double ======== */
 #define REAL double
-#define SFX f64
-#define FN(name) name##_f64
+/* VL x VL transposes for packing B^T: 256-bit blocks in both kernels */
+#define TVT __m256d
+#define TVL 4
+#define TV_LOAD(p) _mm256_loadu_pd(p)
+#define TV_STORE(p, v) _mm256_storeu_pd((p), (v))
+#define TV_TRANSPOSE(r) fa_gemm_transpose_f64(r)
+
+/* ---- double, avx2 ---- */
+#define FN(name) name##_f64_avx2
+#define MR 6
+#define GEMM_TARGET FA_GEMM_AVX2
+#define GEMM_INLINE FA_GEMM_AVX2_INLINE
 #define VT __m256d
 #define VI __m256i
 #define VL 4
@@ -167,12 +267,89 @@ FA_GEMM_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
 #define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
-#define V_TRANSPOSE(r) fa_gemm_transpose_f64(r)
 #include "gemm_impl.h"
+#undef VT
+#undef VI
+#undef VL
+#undef V_ZERO
+#undef V_LOAD
+#undef V_STORE
+#undef V_MLOAD
+#undef V_PSTORE
+#undef V_BCAST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_MASK
+#undef FN
+#undef MR
+#undef GEMM_TARGET
+#undef GEMM_INLINE
+
+/* ---- double, avx512 ---- */
+#define FN(name) name##_f64_avx512
+#define MR 8
+#define GEMM_TARGET FA_GEMM_AVX512
+#define GEMM_INLINE FA_GEMM_AVX512_INLINE
+#define VT __m512d
+#define VI __mmask8
+#define VL 8
+#define V_ZERO() _mm512_setzero_pd()
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_STORE(p, v) _mm512_storeu_pd((p), (v))
+#define V_MLOAD(p, m) _mm512_maskz_loadu_pd((m), (p))
+#define V_PSTORE(p, v, n) _mm512_mask_storeu_pd((p), V_MASK(n), (v))
+#define V_BCAST(p) _mm512_set1_pd(*(p))
+#define V_SET1(x) _mm512_set1_pd(x)
+#define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm512_mul_pd((a), (b))
+#define V_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#include "gemm_impl.h"
+#undef VT
+#undef VI
+#undef VL
+#undef V_ZERO
+#undef V_LOAD
+#undef V_STORE
+#undef V_MLOAD
+#undef V_PSTORE
+#undef V_BCAST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_MASK
+#undef FN
+#undef MR
+#undef GEMM_TARGET
+#undef GEMM_INLINE
+
+int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
+                const double *B, int ldb, double beta, double *C, int ldc, int n_threads) {
+    switch (fa_gemm_isa()) {
+    case 2:
+        return gemm_f64_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
+    case 1:
+        return gemm_f64_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
+    default:
+        return 0;
+    }
+}
+
+#undef REAL
+#undef TVT
+#undef TVL
+#undef TV_LOAD
+#undef TV_STORE
+#undef TV_TRANSPOSE
 
 #else /* not GCC/clang on x86-64: always decline */
 
 int fa_gemm_available(void) { return 0; }
+int fa_gemm_isa(void) { return 0; }
+int fa_gemm_cap_isa(int level) {
+    (void)level;
+    return 0;
+}
 
 int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {

@@ -70,4 +70,13 @@ int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const doubl
  * CPU's sake then) */
 int fa_gemm_available(void);
 
+/* The kernels fa_gemm_* run: 2 AVX-512F, 1 AVX2+FMA, 0 none (they decline). */
+int fa_gemm_isa(void);
+
+/* For tests and benchmarks: run no kernels above `level` (a negative level
+ * lifts the cap); returns fa_gemm_isa() afterwards.  Not thread-safe against
+ * concurrent fa_gemm_* calls in the sense that a call already running keeps
+ * the kernels it chose. */
+int fa_gemm_cap_isa(int level);
+
 #endif

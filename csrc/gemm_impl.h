@@ -1,11 +1,13 @@
-/* The GEMM of gemm.h for one dtype: included by gemm.c once per REAL/SFX
- * with the vector macros (VT, VL, V_*) of that dtype.  See gemm.h for the
- * design; everything here assumes AVX2+FMA (target attributes). */
+/* The GEMM of gemm.h for one dtype and one instruction set: included by
+ * gemm.c once per REAL and ISA, with that pair's vector macros (VT, VL, V_*),
+ * the 256-bit transpose macros for packing B^T (TVT, TVL, TV_*), MR, FN and
+ * the target attributes (GEMM_TARGET, GEMM_INLINE).  See gemm.h for the
+ * design. */
 
 #define FA_GEMM_PRAGMA_(x) _Pragma(#x)
 #define FA_GEMM_PRAGMA(x) FA_GEMM_PRAGMA_(x)
 #define NR (2 * VL) /* columns of a register tile and of a packed panel */
-#define MR 6        /* rows of a register tile */
+/* MR: rows of a register tile, defined by gemm.c */
 
 typedef struct {
     int at;                 /* op(A) = A^T */
@@ -30,14 +32,14 @@ typedef struct {
  * k, pb between panels; all NV*VL lanes of b are readable (packed panels
  * are zero-padded).  first: start from 0, else from the raw partial sums in
  * C.  last: apply alpha/beta and store, else store the raw partial sums. */
-FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, int kc,
+GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, int kc,
                               const REAL *restrict a, ptrdiff_t lda, const REAL *restrict b,
                               ptrdiff_t kb, ptrdiff_t pb, int np, REAL *restrict c,
                               ptrdiff_t ldc, VI cmask, int nrem, int first, int last,
                               REAL alpha, REAL beta) {
     const REAL *ar[MR];
     /* op(A)[i+r, k] at ar[r] + k (A[i+r, k]) or ar[r] + k*lda (A[k, i+r]) */
-#pragma GCC unroll 6
+#pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
         const int rr = r < rows ? r : rows - 1;
         ar[r] = a + (AT ? rr : rr * lda);
@@ -46,7 +48,7 @@ FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows
     const int scale = last && alpha != 1, add = last && beta != 0;
     for (int p = 0; p < np; p++, b += pb, c += NR) {
         VT acc[MR][2];
-#pragma GCC unroll 6
+#pragma GCC unroll 16
         for (int r = 0; r < MR; r++)
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) {
@@ -64,14 +66,14 @@ FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows
         for (int k = 0; k < kc; k++, bk += kb) {
             const ptrdiff_t off = AT ? k * lda : k;
             VT b0 = V_LOAD(bk), b1 = NV > 1 ? V_LOAD(bk + VL) : b0;
-#pragma GCC unroll 6
+#pragma GCC unroll 16
             for (int r = 0; r < MR; r++) {
                 VT av = V_BCAST(ar[r] + off);
                 acc[r][0] = V_FMA(av, b0, acc[r][0]);
                 if (NV > 1) acc[r][1] = V_FMA(av, b1, acc[r][1]);
             }
         }
-#pragma GCC unroll 6
+#pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             if (r >= rows) break;
 #pragma GCC unroll 2
@@ -108,7 +110,7 @@ FA_GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows
 
 /* rows [m0, m1) x panels [p0, p1) of C: N blocks, K blocks, row tiles (A's
  * tile stays in L1), panels (read from L2) */
-FA_GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int p0, int p1) {
+GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int p0, int p1) {
     const int K = x->K, N = x->N < p1 * NR ? x->N : p1 * NR;
     const ptrdiff_t ldc = x->ldc;
     const REAL al = x->alpha, be = x->beta;
@@ -153,7 +155,7 @@ FA_GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, 
 #undef FA_TILE_CALL
 
 /* Panel p of op(B) (columns p*NR .. p*NR+NR-1, zero beyond N) as K x NR. */
-FA_GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, int N, int K,
+GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, int N, int K,
                                           int p, REAL *restrict dst) {
     const int j0 = p * NR, ncols = N - j0 < NR ? N - j0 : NR;
     if (!bt) {
@@ -172,18 +174,18 @@ FA_GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, 
             }
         }
     } else {
-        /* op(B)[k, j] = B[j, k]: VL x VL blocks of rows of B transposed in
-         * registers, then the edges element by element */
+        /* op(B)[k, j] = B[j, k]: TVL x TVL blocks of rows of B transposed
+         * in (256-bit) registers, then the edges element by element */
         int k0 = 0;
         if (ncols == NR) {
-            for (; k0 + VL <= K; k0 += VL)
-                for (int h = 0; h < 2; h++) {
-                    VT r[VL];
-                    const REAL *src = B + (ptrdiff_t)(j0 + h * VL) * ldb + k0;
-                    for (int q = 0; q < VL; q++) r[q] = V_LOAD(src + q * ldb);
-                    V_TRANSPOSE(r);
-                    for (int q = 0; q < VL; q++)
-                        V_STORE(dst + (ptrdiff_t)(k0 + q) * NR + h * VL, r[q]);
+            for (; k0 + TVL <= K; k0 += TVL)
+                for (int h = 0; h < NR / TVL; h++) {
+                    TVT r[TVL];
+                    const REAL *src = B + (ptrdiff_t)(j0 + h * TVL) * ldb + k0;
+                    for (int q = 0; q < TVL; q++) r[q] = TV_LOAD(src + q * ldb);
+                    TV_TRANSPOSE(r);
+                    for (int q = 0; q < TVL; q++)
+                        TV_STORE(dst + (ptrdiff_t)(k0 + q) * NR + h * TVL, r[q]);
                 }
         }
         for (int jj = 0; jj < NR; jj++) {
@@ -209,13 +211,13 @@ static void FN(gemm_scale)(int M, int N, REAL beta, REAL *C, ptrdiff_t ldc) {
     }
 }
 
-int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A, int lda,
-                const REAL *B, int ldb, REAL beta, REAL *C, int ldc, int n_threads) {
+GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alpha,
+                                const REAL *A, int lda, const REAL *B, int ldb, REAL beta,
+                                REAL *C, int ldc, int n_threads) {
     int at = fa_gemm_trans(ta), bt = fa_gemm_trans(tb);
     if (at < 0 || bt < 0 || M < 0 || N < 0 || K < 0) return 0;
     if (lda < fa_gemm_max1(at ? M : K) || ldb < fa_gemm_max1(bt ? K : N) || ldc < fa_gemm_max1(N))
         return 0;
-    if (!fa_gemm_available()) return 0;
     if (M == 0 || N == 0) return 1;
     if (K == 0 || alpha == 0) {
         FN(gemm_scale)(M, N, beta, C, ldc);
@@ -313,4 +315,3 @@ int FN(fa_gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A
 }
 
 #undef NR
-#undef MR

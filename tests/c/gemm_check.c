@@ -20,6 +20,8 @@
  *     M = 0 or N = 0: returns 1 and writes nothing;
  *   - declines (returns 0, writes nothing) a bad transpose flag or a leading
  *     dimension below the row length;
+ *   - all of the above for each set of kernels the CPU can run (AVX-512F,
+ *     AVX2+FMA), selected with fa_gemm_cap_isa;
  *   - n_threads = 1, 2, 3, 8 give bitwise the same C on shapes above the
  *     parallel threshold (split by rows and by columns), also with flush-to-zero set by the caller (on
  *     subnormal products, which it then changes).
@@ -90,8 +92,19 @@ int main(void) {
         printf("SKIP: no AVX2+FMA, fa_gemm declines\n");
         return 0;
     }
-    run_f32();
-    run_f64();
+    /* every kernel set this CPU can run, widest first: each must give the
+     * documented sequence's bits */
+    static const char *ISA_NAMES[] = {"none", "AVX2+FMA", "AVX-512F"};
+    for (int level = fa_gemm_isa(); level >= 1; level--) {
+        if (fa_gemm_cap_isa(level) != level) {
+            printf("FAIL: could not select ISA level %d\n", level);
+            return 1;
+        }
+        printf("kernels: %s\n", ISA_NAMES[level]);
+        run_f32();
+        run_f64();
+    }
+    fa_gemm_cap_isa(-1);
     if (failures) {
         printf("FAILED: %ld failure(s)\n", failures);
         return 1;
