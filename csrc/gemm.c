@@ -1,6 +1,8 @@
 /* Instantiates the GEMM of gemm_impl.h for float32 and float64 (design:
  * gemm.h).  x86-64 with GCC or clang only; elsewhere fa_gemm_* decline. */
+#include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -25,6 +27,11 @@
 #endif
 #ifndef FA_GEMM_INPLACE
 #define FA_GEMM_INPLACE (64L * 1024) /* op(B) = B read in place up to this size */
+#endif
+
+/* rows of an AVX-512 register tile: 8 x 2 zmm accumulators (tools/bench_gemm.py) */
+#ifndef FA_GEMM_MR_AVX512
+#define FA_GEMM_MR_AVX512 8
 #endif
 
 /* The kernels of gemm_impl.h are compiled twice per dtype, for AVX2+FMA and
@@ -65,6 +72,68 @@ int fa_gemm_cap_isa(int level) {
 }
 
 int fa_gemm_available(void) { return fa_gemm_isa() > 0; }
+
+/* Scratch memory for packed panels, kept by each calling thread between
+ * calls: a training step makes five to seven products, most of which pack
+ * 4-800 KB, and allocating and freeing that each time cost ~2% of a T1 fit
+ * in glibc (freed chunks above 64 KB make the next malloc consolidate the
+ * heap).  The block is freed when its thread exits; a call that needs more
+ * than FA_GEMM_SCRATCH_MAX bytes allocates its own and frees it. */
+#ifndef FA_GEMM_SCRATCH_MAX
+#define FA_GEMM_SCRATCH_MAX ((size_t)4 << 20)
+#endif
+
+typedef struct {
+    void *p;
+    size_t size;
+} fa_gemm_scratch;
+
+static pthread_key_t fa_gemm_scratch_key;
+static pthread_once_t fa_gemm_scratch_once = PTHREAD_ONCE_INIT;
+static int fa_gemm_scratch_ok;
+
+static void fa_gemm_scratch_free(void *s) {
+    fa_gemm_scratch *x = (fa_gemm_scratch *)s;
+    free(x->p);
+    free(x);
+}
+
+static void fa_gemm_scratch_init(void) {
+    fa_gemm_scratch_ok = pthread_key_create(&fa_gemm_scratch_key, fa_gemm_scratch_free) == 0;
+}
+
+/* 64-byte aligned memory of `bytes` (> 0) bytes, or NULL; give it back with
+ * fa_gemm_release. */
+static void *fa_gemm_acquire(size_t bytes) {
+    bytes = (bytes + 63) & ~(size_t)63;
+    pthread_once(&fa_gemm_scratch_once, fa_gemm_scratch_init);
+    if (bytes > FA_GEMM_SCRATCH_MAX || !fa_gemm_scratch_ok) return aligned_alloc(64, bytes);
+    fa_gemm_scratch *x = (fa_gemm_scratch *)pthread_getspecific(fa_gemm_scratch_key);
+    if (!x) {
+        x = (fa_gemm_scratch *)calloc(1, sizeof *x);
+        if (!x) return NULL;
+        if (pthread_setspecific(fa_gemm_scratch_key, x) != 0) {
+            free(x);
+            return NULL;
+        }
+    }
+    if (x->size < bytes) {
+        /* grow geometrically: the sizes of one step's products alternate */
+        size_t want = x->size * 2 > bytes ? x->size * 2 : bytes;
+        if (want > FA_GEMM_SCRATCH_MAX) want = FA_GEMM_SCRATCH_MAX;
+        free(x->p);
+        x->p = aligned_alloc(64, want);
+        x->size = x->p ? want : 0;
+        if (!x->p) return NULL;
+    }
+    return x->p;
+}
+
+static void fa_gemm_release(void *p) {
+    fa_gemm_scratch *x =
+        fa_gemm_scratch_ok ? (fa_gemm_scratch *)pthread_getspecific(fa_gemm_scratch_key) : NULL;
+    if (!x || p != x->p) free(p);
+}
 
 /* 0 for 'N', 1 for 'T' (or 'C': real data), -1 otherwise */
 static int fa_gemm_trans(char t) {
@@ -186,7 +255,7 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 
 /* ---- float, avx512 ---- */
 #define FN(name) name##_f32_avx512
-#define MR 8
+#define MR FA_GEMM_MR_AVX512
 #define GEMM_TARGET FA_GEMM_AVX512
 #define GEMM_INLINE FA_GEMM_AVX512_INLINE
 #define VT __m512
@@ -288,7 +357,7 @@ int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float 
 
 /* ---- double, avx512 ---- */
 #define FN(name) name##_f64_avx512
-#define MR 8
+#define MR FA_GEMM_MR_AVX512
 #define GEMM_TARGET FA_GEMM_AVX512
 #define GEMM_INLINE FA_GEMM_AVX512_INLINE
 #define VT __m512d

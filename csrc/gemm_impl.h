@@ -259,7 +259,7 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
     const size_t nb = pack ? (size_t)K * NR * npanels : pack_edge ? (size_t)K * NR : 0;
     REAL *buf = NULL;
     if (nb) {
-        buf = (REAL *)_mm_malloc(nb * sizeof(REAL), 64);
+        buf = (REAL *)fa_gemm_acquire(nb * sizeof(REAL));
         if (!buf) return 0;
     }
     x.bp = pack ? buf : NULL;
@@ -310,7 +310,7 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
             _mm_setcsr(own);
         }
     }
-    _mm_free(buf);
+    if (buf) fa_gemm_release(buf);
     return 1;
 }
 

@@ -104,29 +104,93 @@ static int mlp_has_avx2(void) {
     return cached;
 }
 
-/* Both return how many leading entries they updated (a multiple of the
+static int mlp_has_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = mlp_has_avx2() && __builtin_cpu_supports("avx512f");
+    }
+    return cached;
+}
+
+/* the vector type of width W and element S (ps: __m256/__m512, pd: __m256d/__m512d) */
+#define MLP_VT(W, S) __typeof__(_mm##W##_setzero_##S())
+
+/* One Adam update of the entries at p + i with W-bit vectors (W = 256 or
+ * 512, S = ps or pd); pk holds p + i's values.  Every multiply-add is an
+ * explicit FMA or an explicit pair (no contraction left to the compiler), so
+ * both widths give the same bits lane by lane. */
+#define MLP_ADAM_STEP(W, S, pk)                                                           \
+    do {                                                                                  \
+        MLP_VT(W, S) gk = _mm##W##_fmadd_##S(L2, pk, _mm##W##_loadu_##S(g + i));           \
+        MLP_VT(W, S) mk = _mm##W##_fmadd_##S(B1, _mm##W##_loadu_##S(m + i),                 \
+                                             _mm##W##_mul_##S(C1, gk));                   \
+        MLP_VT(W, S) vk = _mm##W##_fmadd_##S(B2, _mm##W##_loadu_##S(v + i),                 \
+                                             _mm##W##_mul_##S(C2, _mm##W##_mul_##S(gk, gk))); \
+        _mm##W##_storeu_##S(m + i, mk);                                                   \
+        _mm##W##_storeu_##S(v + i, vk);                                                   \
+        MLP_VT(W, S) step = _mm##W##_div_##S(_mm##W##_mul_##S(NLR, mk),                   \
+                                             _mm##W##_add_##S(_mm##W##_sqrt_##S(vk), EPS)); \
+        _mm##W##_storeu_##S(p + i, _mm##W##_add_##S(pk, step));                           \
+    } while (0)
+
+/* SS += pk * pk, fused */
+#define MLP_ADAM_SQ(W, S, SS, pk) SS = _mm##W##_fmadd_##S(pk, pk, SS)
+
+#define MLP_ADAM_LANES(W, S, SS)                                                          \
+    do {                                                                                  \
+        MLP_VT(W, S) pk_ = _mm##W##_loadu_##S(p + i);                                           \
+        MLP_ADAM_SQ(W, S, SS, pk_);                                                       \
+        MLP_ADAM_STEP(W, S, pk_);                                                         \
+    } while (0)
+
+#define MLP_ADAM_CONSTANTS(W, S)                                                          \
+    const MLP_VT(W, S) L2 = _mm##W##_set1_##S(l2), B1 = _mm##W##_set1_##S(b1);                  \
+    const MLP_VT(W, S) C1 = _mm##W##_set1_##S(c1), B2 = _mm##W##_set1_##S(b2);                  \
+    const MLP_VT(W, S) C2 = _mm##W##_set1_##S(c2), NLR = _mm##W##_set1_##S(-lr);                \
+    const MLP_VT(W, S) EPS = _mm##W##_set1_##S(eps)
+
+/* All four return how many leading entries they updated (a multiple of the
  * vector width), adding sum(p^2) of those entries (before the update) to
- * *sumsq when it is not NULL: the L2 term of the loss, read in the same pass. */
+ * *sumsq when it is not NULL: the L2 term of the loss, read in the same pass.
+ * float32 sums alternate 8-lane blocks between two accumulators, float64
+ * sums 4-lane blocks into one; the AVX-512 versions keep those orders. */
 __attribute__((target("avx2,fma"))) static size_t mlp_adam_avx2_f32(
         float *p, const float *g, float *m, float *v, size_t n, float l2, float b1, float c1,
         float b2, float c2, float lr, float eps, double *sumsq) {
-    const __m256 L2 = _mm256_set1_ps(l2), B1 = _mm256_set1_ps(b1), C1 = _mm256_set1_ps(c1);
-    const __m256 B2 = _mm256_set1_ps(b2), C2 = _mm256_set1_ps(c2);
-    const __m256 NLR = _mm256_set1_ps(-lr), EPS = _mm256_set1_ps(eps);
+    MLP_ADAM_CONSTANTS(256, ps);
     __m256 ss0 = _mm256_setzero_ps(), ss1 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 pk = _mm256_loadu_ps(p + i);
-        if (i & 8) ss1 = _mm256_add_ps(ss1, _mm256_mul_ps(pk, pk));
-        else ss0 = _mm256_add_ps(ss0, _mm256_mul_ps(pk, pk));
-        __m256 gk = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(L2, pk));
-        __m256 mk = _mm256_add_ps(_mm256_mul_ps(B1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(C1, gk));
-        __m256 vk = _mm256_add_ps(_mm256_mul_ps(B2, _mm256_loadu_ps(v + i)),
-                                  _mm256_mul_ps(C2, _mm256_mul_ps(gk, gk)));
-        _mm256_storeu_ps(m + i, mk);
-        _mm256_storeu_ps(v + i, vk);
-        __m256 step = _mm256_div_ps(_mm256_mul_ps(NLR, mk), _mm256_add_ps(_mm256_sqrt_ps(vk), EPS));
-        _mm256_storeu_ps(p + i, _mm256_add_ps(pk, step));
+        if (i & 8) MLP_ADAM_LANES(256, ps, ss1);
+        else MLP_ADAM_LANES(256, ps, ss0);
+    }
+    if (sumsq) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, _mm256_add_ps(ss0, ss1));
+        double s = 0;
+        for (int k = 0; k < 8; k++) s += (double)lanes[k];
+        *sumsq += s;
+    }
+    return i;
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static size_t mlp_adam_avx512_f32(
+        float *p, const float *g, float *m, float *v, size_t n, float l2, float b1, float c1,
+        float b2, float c2, float lr, float eps, double *sumsq) {
+    size_t i = 0;
+    __m256 ss0, ss1;
+    {
+        MLP_ADAM_CONSTANTS(512, ps);
+        __m512 ss = _mm512_setzero_ps(); /* lanes 0-7: ss0, lanes 8-15: ss1 */
+        for (; i + 16 <= n; i += 16) MLP_ADAM_LANES(512, ps, ss);
+        ss0 = _mm512_castps512_ps256(ss);
+        ss1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ss), 1));
+    }
+    if (i + 8 <= n) {   /* i is a multiple of 16: block i goes to ss0 */
+        MLP_ADAM_CONSTANTS(256, ps);
+        MLP_ADAM_LANES(256, ps, ss0);
+        i += 8;
     }
     if (sumsq) {
         float lanes[8];
@@ -141,22 +205,38 @@ __attribute__((target("avx2,fma"))) static size_t mlp_adam_avx2_f32(
 __attribute__((target("avx2,fma"))) static size_t mlp_adam_avx2_f64(
         double *p, const double *g, double *m, double *v, size_t n, double l2, double b1,
         double c1, double b2, double c2, double lr, double eps, double *sumsq) {
-    const __m256d L2 = _mm256_set1_pd(l2), B1 = _mm256_set1_pd(b1), C1 = _mm256_set1_pd(c1);
-    const __m256d B2 = _mm256_set1_pd(b2), C2 = _mm256_set1_pd(c2);
-    const __m256d NLR = _mm256_set1_pd(-lr), EPS = _mm256_set1_pd(eps);
+    MLP_ADAM_CONSTANTS(256, pd);
     __m256d ss = _mm256_setzero_pd();
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d pk = _mm256_loadu_pd(p + i);
-        ss = _mm256_add_pd(ss, _mm256_mul_pd(pk, pk));
-        __m256d gk = _mm256_add_pd(_mm256_loadu_pd(g + i), _mm256_mul_pd(L2, pk));
-        __m256d mk = _mm256_add_pd(_mm256_mul_pd(B1, _mm256_loadu_pd(m + i)), _mm256_mul_pd(C1, gk));
-        __m256d vk = _mm256_add_pd(_mm256_mul_pd(B2, _mm256_loadu_pd(v + i)),
-                                   _mm256_mul_pd(C2, _mm256_mul_pd(gk, gk)));
-        _mm256_storeu_pd(m + i, mk);
-        _mm256_storeu_pd(v + i, vk);
-        __m256d step = _mm256_div_pd(_mm256_mul_pd(NLR, mk), _mm256_add_pd(_mm256_sqrt_pd(vk), EPS));
-        _mm256_storeu_pd(p + i, _mm256_add_pd(pk, step));
+    for (; i + 4 <= n; i += 4) MLP_ADAM_LANES(256, pd, ss);
+    if (sumsq) {
+        double lanes[4];
+        _mm256_storeu_pd(lanes, ss);
+        *sumsq += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+    return i;
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static size_t mlp_adam_avx512_f64(
+        double *p, const double *g, double *m, double *v, size_t n, double l2, double b1,
+        double c1, double b2, double c2, double lr, double eps, double *sumsq) {
+    size_t i = 0;
+    __m256d ss = _mm256_setzero_pd();
+    {
+        MLP_ADAM_CONSTANTS(512, pd);
+        for (; i + 8 <= n; i += 8) {
+            __m512d pk = _mm512_loadu_pd(p + i);
+            /* p^2 added 4 lanes at a time, in the AVX2 loop's order */
+            __m256d lo = _mm512_castpd512_pd256(pk), hi = _mm512_extractf64x4_pd(pk, 1);
+            MLP_ADAM_SQ(256, pd, ss, lo);
+            MLP_ADAM_SQ(256, pd, ss, hi);
+            MLP_ADAM_STEP(512, pd, pk);
+        }
+    }
+    if (i + 4 <= n) {
+        MLP_ADAM_CONSTANTS(256, pd);
+        MLP_ADAM_LANES(256, pd, ss);
+        i += 4;
     }
     if (sumsq) {
         double lanes[4];

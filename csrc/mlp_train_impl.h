@@ -147,7 +147,10 @@ static void MFN(mlp_adam_range)(REAL *restrict p, const REAL *restrict g, REAL *
                                 REAL c2, REAL lr, REAL eps, double *sumsq) {
     size_t i = 0;
 #ifdef MLP_X86_AVX2
-    if (mlp_has_avx2()) i = MFN(mlp_adam_avx2)(p, g, m, v, n, l2, b1, c1, b2, c2, lr, eps, sumsq);
+    if (mlp_has_avx512())
+        i = MFN(mlp_adam_avx512)(p, g, m, v, n, l2, b1, c1, b2, c2, lr, eps, sumsq);
+    else if (mlp_has_avx2())
+        i = MFN(mlp_adam_avx2)(p, g, m, v, n, l2, b1, c1, b2, c2, lr, eps, sumsq);
 #endif
     if (sumsq) *sumsq += MFN(mlp_sumsq)(p + i, n - i);
     for (; i < n; i++) {
