@@ -56,7 +56,10 @@
  * the cores, threads woken late), so they stay on one; 6.5M and up: ~1.6x.
  * Lowered to 1M, the 2-thread T1 fit ran ~5% faster alone, but ~10% slower
  * in the benchmark's process, alternating with scikit-learn's and PyTorch's
- * fits (medians 0.28 -> 0.31-0.33 s). */
+ * fits (medians 0.28 -> 0.31-0.33 s).  On the AVX-512 machine (2026-12-02),
+ * 1M made the 2-thread T1 fit 0.88x the 1-thread time alone (65 vs 74 ms),
+ * but 2.7x it with another process busy on the second core (203 vs 76 ms;
+ * 80 ms at 2M): every product then waits for a time slice of that core. */
 #ifndef FA_GEMM_PARALLEL_MIN
 #define FA_GEMM_PARALLEL_MIN (1L << 21)
 #endif

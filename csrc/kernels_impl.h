@@ -9,6 +9,26 @@
 /* ------------------------------------------------------------------ */
 /* Elementwise loops: three per activation, each multi-versioned.      */
 
+/* bias_grad[j] += d[r, j] for r = 0 .. nr-1 in that order (nr <= FA_SUM_ROWS):
+ * the rows of a group are added in one expression, left to right, so each
+ * column sees the same sequence of roundings as a row-by-row loop, but
+ * bias_grad is loaded and stored once per group: row by row, each row's
+ * add waited for the previous row's store (2.7 us of a T1 step's 200 x 100
+ * backward, 0.9 us in groups of four). */
+#define FA_SUM_ROWS 4
+FA_INLINE void FN(add_rows)(const REAL *restrict d, size_t ld, size_t nr, size_t ncols,
+                            REAL *restrict bias_grad) {
+    const REAL *restrict d0 = d;
+    if (nr == 4) {
+        const REAL *restrict d1 = d + ld, *restrict d2 = d + 2 * ld, *restrict d3 = d + 3 * ld;
+        for (size_t j = 0; j < ncols; j++)
+            bias_grad[j] = bias_grad[j] + d0[j] + d1[j] + d2[j] + d3[j];
+    } else {
+        for (size_t r = 0; r < nr; r++, d0 += ld)
+            for (size_t j = 0; j < ncols; j++) bias_grad[j] += d0[j];
+    }
+}
+
 #define GEN_LOOPS_ELEMENTWISE(name)                                                     \
     FA_TARGETS static void FN(fwd_inplace_##name)(REAL *buf, size_t n, PAR p) {          \
         _Pragma("GCC unroll 4")                                                          \
@@ -41,12 +61,15 @@
                                                REAL *restrict delta,                     \
                                                REAL *restrict bias_grad, size_t rows,    \
                                                size_t ld, size_t ncols, PAR p) {         \
-        for (size_t r = 0; r < rows; r++) {                                              \
-            const REAL *restrict sr = src + r * ld;                                      \
-            REAL *restrict dr = delta + r * ld;                                          \
-            _Pragma("GCC unroll 4")                                                      \
-            for (size_t j = 0; j < ncols; j++) dr[j] *= FN(slope_##name)(sr[j], p);      \
-            for (size_t j = 0; j < ncols; j++) bias_grad[j] += dr[j];                    \
+        for (size_t r0 = 0; r0 < rows; r0 += FA_SUM_ROWS) {                              \
+            const size_t nr = rows - r0 < FA_SUM_ROWS ? rows - r0 : FA_SUM_ROWS;         \
+            for (size_t r = r0; r < r0 + nr; r++) {                                      \
+                const REAL *restrict sr = src + r * ld;                                  \
+                REAL *restrict dr = delta + r * ld;                                      \
+                _Pragma("GCC unroll 4")                                                  \
+                for (size_t j = 0; j < ncols; j++) dr[j] *= FN(slope_##name)(sr[j], p);  \
+            }                                                                            \
+            FN(add_rows)(delta + r0 * ld, ld, nr, ncols, bias_grad);                     \
         }                                                                                \
     }
 #define GEN_LOOPS_PER_FEATURE(name)
