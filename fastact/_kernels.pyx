@@ -225,6 +225,12 @@ cdef class Activation:
     cdef size_t pieces
 
     def __init__(self, name, **params):
+        self._bind(name, params, True)
+
+    cdef _bind(self, name, dict params, bint copy):
+        """Bind to (name, params).  copy=False only for one forward or
+        backward call (_one_call): prelu's alpha array is then used as it
+        is, converted only to the dtype a kernel asks for."""
         info = lookup(name)
         bound = bind_params(info, params)
         kernel, a, b = c_params(info, bound)
@@ -239,16 +245,28 @@ cdef class Activation:
         self.f32_problem = float32_problem(info, bound)
         if info.name == "prelu":
             alpha = bound["alpha"]
-            # copies: the caller may change its array after binding, which
-            # must neither bypass the check below nor reach cached bindings
-            self.alpha32 = np.array(alpha, dtype=np.float32, order="C", copy=True)
-            self.alpha64 = np.array(alpha, dtype=np.float64, order="C", copy=True)
-            self.params["alpha"] = np.array(alpha, copy=True)
+            if copy:
+                # copies: the caller may change its array after binding, which
+                # must neither bypass the check below nor reach cached bindings
+                self.alpha32 = np.array(alpha, dtype=np.float32, order="C", copy=True)
+                self.alpha64 = np.array(alpha, dtype=np.float64, order="C", copy=True)
+                self.params["alpha"] = np.array(alpha, copy=True)
+            else:
+                self.alpha32 = np.ascontiguousarray(alpha, dtype=np.float32)
+                self.alpha64 = None
             if not (np.all(self.alpha32 > 0) and np.all(np.isfinite(self.alpha32))):
                 raise ValueError("prelu: parameter 'alpha' must be finite and > 0 "
                                  "in float32 too")
         if info.name == "maxout":
             self.pieces = bound["pieces"]
+
+    cdef object _alpha(self, int code):
+        """prelu's alpha as the kernels of dtype ``code`` read it."""
+        if code == 0:
+            return self.alpha32
+        if self.alpha64 is None:
+            self.alpha64 = np.ascontiguousarray(self.params["alpha"], dtype=np.float64)
+        return self.alpha64
 
     cdef inline int _check_params(self, int code) except -1:
         """The scalar parameters as the kernels of dtype ``code`` will see
@@ -369,7 +387,7 @@ cdef class Activation:
         cdef void *op = cnp.PyArray_DATA(out)
         cdef void *ap = NULL
         if self.pattern == PER_FEATURE:
-            ap = cnp.PyArray_DATA(<cnp.ndarray>(self.alpha64 if code else self.alpha32))
+            ap = cnp.PyArray_DATA(<cnp.ndarray>self._alpha(code))
         with nogil:
             if self.pattern == PER_FEATURE:
                 if code == 0:
@@ -388,7 +406,7 @@ cdef class Activation:
                     fa_log_softmax_forward_f64(<double *>xp, <double *>op, rows, cols, nt)
 
     cdef void _check_features(self, cnp.ndarray x, str arg) except *:
-        cdef Py_ssize_t n_alpha = len(self.alpha64)
+        cdef Py_ssize_t n_alpha = len(self.alpha32)
         if x.ndim == 0 or x.shape[x.ndim - 1] != n_alpha:
             raise ValueError(f"prelu: {arg} must have {n_alpha} entries along its last "
                              f"axis (one per alpha), got shape {_shape(x)}")
@@ -481,7 +499,7 @@ cdef class Activation:
             src = <cnp.ndarray>y
         if self.pattern == PER_FEATURE:
             self._check_features(d, "delta")
-            grad_alpha = np.zeros(len(self.alpha64), dtype=d.dtype)
+            grad_alpha = np.zeros(len(self.alpha32), dtype=d.dtype)
         elif self.pattern == ROWWISE:
             self._check_rows(d, "delta")
         if cnp.PyArray_SIZE(d) == 0:
@@ -539,7 +557,7 @@ cdef class Activation:
         cdef void *yp = cnp.PyArray_DATA(y)
         cdef void *dp = cnp.PyArray_DATA(d)
         cdef void *gp = cnp.PyArray_DATA(ga)
-        cdef void *ap = cnp.PyArray_DATA(<cnp.ndarray>(self.alpha64 if code else self.alpha32))
+        cdef void *ap = cnp.PyArray_DATA(<cnp.ndarray>self._alpha(code))
         with nogil:
             if code == 0:
                 fa_prelu_backward_f32(<float *>yp, <float *>dp, <float *>ap, <float *>gp, rows, cols)
@@ -757,6 +775,24 @@ cdef Activation _resolve_by_contents(object name, dict params):
     return act
 
 
+cdef Activation _one_call(object name, dict params, tuple arrays):
+    """The binding for one forward or backward call.  An alpha array too
+    large for the cache (prelu with more than 16384 features) is used as the
+    caller's array, not copied: the copies and their page faults cost ~0.8
+    ms a call at 100,000 features, 50x the kernel.  Not when it shares
+    memory with the call's arrays (the kernel writes those)."""
+    cdef Activation one
+    a = params.get("alpha") if params else None
+    if isinstance(a, np.ndarray) and a.nbytes > ARRAY_KEY_MAX_BYTES:
+        for arr in arrays:
+            if isinstance(arr, np.ndarray) and np.may_share_memory(a, arr):
+                return _resolve(name, params)
+        one = <Activation>Activation.__new__(Activation)
+        one._bind(name, params, False)
+        return one
+    return _resolve(name, params)
+
+
 def activation(name, **params):
     """Bind an activation of the table to its parameters.
 
@@ -813,7 +849,7 @@ def forward(name, x, out=None, *, n_threads=None, **params):
     >>> fastact.forward("relu", x)
     array([0., 0., 3.], dtype=float32)
     """
-    return _resolve(name, params).forward(x, out, n_threads)
+    return _one_call(name, params, (x, out)).forward(x, out, n_threads)
 
 
 def backward(name, y, delta, x=None, *, n_threads=None, **params):
@@ -843,7 +879,7 @@ def backward(name, y, delta, x=None, *, n_threads=None, **params):
         returns a new array shaped like ``x`` holding ``delta`` routed to each
         arg-max piece (zeros elsewhere).
     """
-    return _resolve(name, params).backward(y, delta, x, n_threads)
+    return _one_call(name, params, (y, delta, x)).backward(y, delta, x, n_threads)
 
 
 def bias_act_forward(name, z, bias, *, saved_input=None, n_threads=None, **params):

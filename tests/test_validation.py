@@ -496,3 +496,42 @@ def test_prelu_bindings_by_contents_stay_correct_past_the_cache_size():
         alpha = np.full(4, i / 100.0)
         np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=alpha)[0], -i / 100.0)
     np.testing.assert_allclose(fastact.forward("prelu", x.copy(), alpha=np.full(4, 0.01))[0], -0.01)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_with_many_features_uses_the_callers_alpha_safely(dtype):
+    # alpha arrays above the cache's 64 KB bind without copies for one call
+    # (fastact._kernels._one_call); results, checks and the bound-object
+    # semantics are those of the copying path
+    n = 20000
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((3, n)).astype(dtype)
+    alpha = rng.uniform(0.05, 0.5, n).astype(dtype)
+    want = np.where(x0 > 0, x0, alpha * x0)
+    np.testing.assert_array_equal(fastact.forward("prelu", x0.copy(), alpha=alpha), want)
+    # the other dtype's alpha is converted, not misread
+    other = alpha.astype(np.float64 if dtype == np.float32 else np.float32)
+    got = fastact.forward("prelu", x0.copy(), alpha=other)
+    np.testing.assert_allclose(got, np.where(x0 > 0, x0, other.astype(dtype) * x0), rtol=1e-6)
+    delta, grad_alpha = fastact.backward("prelu", want, np.ones_like(x0), alpha=alpha)
+    np.testing.assert_array_equal(delta, np.where(want > 0, 1, alpha * np.ones_like(x0)))
+    np.testing.assert_allclose(grad_alpha, np.where(want > 0, 0, want / alpha).sum(axis=0),
+                               rtol=1e-5)
+    # a bad entry is refused before anything is written
+    bad = alpha.copy()
+    bad[-1] = -1.0
+    x = x0.copy()
+    with pytest.raises(ValueError, match="alpha"):
+        fastact.forward("prelu", x, alpha=bad)
+    np.testing.assert_array_equal(x, x0)
+    # alpha inside the buffer being written (delta): read as it was
+    d = np.abs(rng.standard_normal((2, n)).astype(dtype)) + 0.1
+    y = -np.ones((2, n), dtype=dtype)
+    a0 = d[0].copy()
+    expect, _ = fastact.backward("prelu", y, d.copy(), alpha=a0)
+    got, _ = fastact.backward("prelu", y, d, alpha=d[0])
+    np.testing.assert_array_equal(got, expect)
+    # a bound activation keeps its own copy
+    act = fastact.activation("prelu", alpha=alpha)
+    alpha[:] = 7.0
+    np.testing.assert_array_equal(act.forward(x0.copy()), want)
