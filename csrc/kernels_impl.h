@@ -599,9 +599,35 @@ FA_TARGETS static void FN(prelu_rows_inplace)(REAL *buf, const REAL *restrict al
         for (size_t j = 0; j < cols; j++) buf[j] = buf[j] > 0 ? buf[j] : alpha[j] * buf[j];
 }
 
+/* Rows whose width is not a multiple of 16 end in a remainder loop each,
+ * which costs most of a narrow row.  Rows narrower than 64 are processed as
+ * runs of whole rows spanning a multiple of 16 (at most FA_PRELU_TILE
+ * elements), with alpha repeated to match: the same operation per element,
+ * so the same results.  C timing, float32 in place, 1 thread: 10000 x 10
+ * 0.19 -> 0.05 ns per element, 5000 x 20 0.13 -> 0.06; from 50 columns on
+ * no gain (at 1000 x 100, 100 x 1000 the runs were slower). */
+#define FA_PRELU_TILE 2048
 void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
                           size_t cols, int n_threads) {
     int nt = fa_threads_for(FA_FWD_WORK(FA_PRELU, rows * cols), n_threads);
+    size_t span = cols;
+    while (span % 16 && span <= FA_PRELU_TILE) span += cols;
+    REAL tiled[FA_PRELU_TILE];
+    if (cols < 64 && cols % 16 && span <= FA_PRELU_TILE && rows * cols >= 2 * span) {
+        for (size_t i = 0; i < span; i++) tiled[i] = alpha[i % cols];
+        const size_t n = rows * cols, runs = n / span, tail = n - runs * span;
+        alpha = tiled;
+        if (tail) {
+            const REAL *xt = x + runs * span;
+            REAL *ot = out + runs * span;
+            if (x == out)
+                FN(prelu_rows_inplace)(ot, alpha, 1, tail);
+            else
+                FN(prelu_rows)(xt, ot, alpha, 1, tail);
+        }
+        rows = runs;
+        cols = span;
+    }
     if (rows < (size_t)nt) nt = (int)rows;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < nt; t++) {

@@ -508,3 +508,31 @@ def test_maxout_extreme_values(dtype):
     x = np.array([[fi.max, -fi.max, -0.0, 0.0, fi.smallest_subnormal, -np.inf]], dtype=dtype)
     y = fastact.forward("maxout", x, pieces=2)
     np.testing.assert_array_equal(y, [[fi.max, 0.0, fi.smallest_subnormal]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 3), (100, 10), (33, 20), (5, 33), (9, 48), (3, 63), (2, 64)])
+@pytest.mark.parametrize("in_place", [True, False])
+def test_prelu_narrow_rows_as_runs(dtype, shape, in_place):
+    # rows narrower than 64 go through the kernel in runs of whole rows with
+    # alpha repeated (csrc/kernels_impl.h, fa_prelu_forward), the last run
+    # partial: every element must still meet its own column's alpha
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    alpha = rng.uniform(0.05, 0.9, shape[1]).astype(dtype)
+    want = np.where(x > 0, x, alpha * x)
+    if in_place:
+        got = fastact.forward("prelu", x.copy(), alpha=alpha)
+    else:
+        got = fastact.forward("prelu", x, out=np.empty_like(x), alpha=alpha)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_narrow_rows_as_runs_threads(dtype):
+    x = np.random.default_rng(5).standard_normal((30001, 10)).astype(dtype)
+    alpha = np.linspace(0.1, 0.9, 10).astype(dtype)
+    want = np.where(x > 0, x, alpha * x)
+    for nt in (1, 2, 3):
+        np.testing.assert_array_equal(
+            fastact.forward("prelu", x.copy(), n_threads=nt, alpha=alpha), want)
