@@ -118,11 +118,13 @@ static void *fa_gemm_acquire(size_t bytes) {
         }
     }
     if (x->size < bytes) {
-        /* grow geometrically: the sizes of one step's products alternate */
+        /* grow geometrically (the sizes of one step's products alternate),
+         * or to the size asked for when memory is short */
         size_t want = x->size * 2 > bytes ? x->size * 2 : bytes;
         if (want > FA_GEMM_SCRATCH_MAX) want = FA_GEMM_SCRATCH_MAX;
         free(x->p);
         x->p = aligned_alloc(64, want);
+        if (!x->p) x->p = aligned_alloc(64, want = bytes);
         x->size = x->p ? want : 0;
         if (!x->p) return NULL;
     }
