@@ -104,7 +104,12 @@ static void fa_gemm_scratch_init(void) {
 
 /* 64-byte aligned memory of `bytes` (> 0) bytes, or NULL; give it back with
  * fa_gemm_release. */
+static int fa_gemm_fail_alloc; /* fa_gemm_test_fail_alloc */
+
+void fa_gemm_test_fail_alloc(int on) { __atomic_store_n(&fa_gemm_fail_alloc, on, __ATOMIC_RELAXED); }
+
 static void *fa_gemm_acquire(size_t bytes) {
+    if (__atomic_load_n(&fa_gemm_fail_alloc, __ATOMIC_RELAXED)) return NULL;
     bytes = (bytes + 63) & ~(size_t)63;
     pthread_once(&fa_gemm_scratch_once, fa_gemm_scratch_init);
     if (bytes > FA_GEMM_SCRATCH_MAX || !fa_gemm_scratch_ok) return aligned_alloc(64, bytes);
@@ -417,6 +422,7 @@ int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const doubl
 
 int fa_gemm_available(void) { return 0; }
 int fa_gemm_isa(void) { return 0; }
+void fa_gemm_test_fail_alloc(int on) { (void)on; }
 int fa_gemm_cap_isa(int level) {
     (void)level;
     return 0;

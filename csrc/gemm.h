@@ -7,8 +7,10 @@
  * dimensions in elements), plus n_threads.  Returns 1 when it computed C, 0
  * when it declines (nothing was written; the caller uses BLAS instead):
  * another ta/tb, a negative size, a leading dimension below the row length,
- * a CPU without AVX2+FMA, a compiler other than GCC/clang on x86-64, or a
- * failed allocation of the packing buffer.
+ * a CPU without AVX2+FMA, a compiler other than GCC/clang on x86-64; and -1
+ * when the packing buffer cannot be allocated (nothing was written either;
+ * the caller reports the lack of memory: BLAS would need memory too, and
+ * OpenBLAS waits for its buffer forever when it cannot allocate it).
  *
  * Determinism.  Every element is computed by one fixed sequence whatever the
  * thread count, tiling or position in a tile:
@@ -81,5 +83,9 @@ int fa_gemm_isa(void);
  * concurrent fa_gemm_* calls in the sense that a call already running keeps
  * the kernels it chose. */
 int fa_gemm_cap_isa(int level);
+
+/* For tests: while `on`, every allocation of packing memory fails (the
+ * calls that need it return -1). */
+void fa_gemm_test_fail_alloc(int on);
 
 #endif

@@ -260,7 +260,7 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
     REAL *buf = NULL;
     if (nb) {
         buf = (REAL *)fa_gemm_acquire(nb * sizeof(REAL));
-        if (!buf) return 0;
+        if (!buf) return -1;
     }
     x.bp = pack ? buf : NULL;
     x.edge = pack_edge ? buf : NULL;

@@ -810,6 +810,14 @@ static double FN(weight_total)(const REAL *w, size_t rows) {
     return s;
 }
 
+/* A power of two the weights are multiplied by (exactly) before they meet
+ * 1 / total: 1 when that is finite, else (a subnormal float64 total, whose
+ * inverse overflows to inf, and inf * 0 = NaN) 2^1000.  The losses and
+ * gradients are the same ratios w_r / total. */
+FA_INLINE double FN(weight_scale)(double total) {
+    return total > 0 && total < 0x1p-1000 ? 0x1p+1000 : 1.0;
+}
+
 /* A term t * v of a loss: exactly 0 where the target t is 0, whatever v
  * (v may be -inf: a -inf logit, or a logit difference that overflows). */
 FA_INLINE double FN(target_times)(double t, double v) { return t == 0 ? 0 : t * v; }
@@ -914,8 +922,9 @@ static double FN(xent_row)(REAL *zr, const REAL *tr, REAL *proba_r, size_t cols,
  * too (giving NaN there, no traps), then takes its limit (xent_posinf_row)
  * from its saved column.  Adds the block's row losses to *loss in row order.
  * Scratch: zt, tt and et of XENT_BLOCK elements each. */
-FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb, size_t nb,
-                              size_t cols, double inv_total, REAL scale_all, REAL *zt,
+FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, double wscale,
+                              REAL *pb, size_t nb, size_t cols, double inv_total,
+                              REAL scale_all, REAL *zt,
                               REAL *tt, REAL *et, double *loss) {
     REAL m[XENT_BLOCK / 2], top[XENT_BLOCK / 2], s[XENT_BLOCK / 2], rest[XENT_BLOCK / 2];
     REAL sc[XENT_BLOCK / 2];
@@ -959,7 +968,7 @@ FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb
         }
     for (size_t r = 0; r < nb; r++) s[r] = 1 / s[r];
     if (wb)
-        for (size_t r = 0; r < nb; r++) sc[r] = (REAL)((double)wb[r] * inv_total);
+        for (size_t r = 0; r < nb; r++) sc[r] = (REAL)((double)wb[r] * wscale * inv_total);
     else
         for (size_t r = 0; r < nb; r++) sc[r] = scale_all;
     /* probabilities into et, the gradient scale * (p - t) into tt, then both
@@ -993,13 +1002,14 @@ FA_INLINE void FN(xent_block)(REAL *zb, const REAL *tb, const REAL *wb, REAL *pb
                                            sc[r]);
             memcpy(zb + r * cols, row, cols * sizeof(REAL));
         }
-        *loss += FN(weighted)(wb ? (double)wb[r] : 1.0, row_loss);
+        *loss += FN(weighted)(wb ? (double)wb[r] * wscale : 1.0, row_loss);
     }
 }
 
 FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
                                       size_t rows, size_t cols) {
-    double total = FN(weight_total)(w, rows);
+    double total = FN(weight_total)(w, rows), wscale = FN(weight_scale)(total);
+    total *= wscale;
     /* all weights zero: nothing to learn from, so loss and gradient are 0 */
     double inv_total = total > 0 ? 1.0 / total : 0.0;
     double loss = 0;
@@ -1012,14 +1022,14 @@ FA_TARGETS double FN(fa_softmax_xent)(REAL *z, const REAL *t, const REAL *w, REA
         for (; r < rows; r += nb) {
             if (nb > rows - r) nb = rows - r;
             size_t off = r * cols;
-            FN(xent_block)(z + off, t + off, w ? w + r : NULL, proba ? proba + off : NULL, nb,
-                           cols, inv_total, scale_all, scratch, scratch + XENT_BLOCK,
-                           scratch + 2 * XENT_BLOCK, &loss);
+            FN(xent_block)(z + off, t + off, w ? w + r : NULL, wscale,
+                           proba ? proba + off : NULL, nb, cols, inv_total, scale_all, scratch,
+                           scratch + XENT_BLOCK, scratch + 2 * XENT_BLOCK, &loss);
         }
         free(scratch);
     }
     for (; r < rows; r++) {
-        double wr = w ? (double)w[r] : 1.0;
+        double wr = w ? (double)w[r] * wscale : 1.0;
         loss += FN(xent_row)(z + r * cols, t + r * cols, proba ? proba + r * cols : NULL, cols,
                              wr, w ? (REAL)(wr * inv_total) : scale_all);
     }
@@ -1045,7 +1055,8 @@ FA_INLINE double FN(bxent_term)(REAL v, REAL t) {
 
 FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, REAL *proba,
                                         size_t rows, size_t cols) {
-    double total = FN(weight_total)(w, rows);
+    double total = FN(weight_total)(w, rows), wscale = FN(weight_scale)(total);
+    total *= wscale;
     /* all weights zero: nothing to learn from, so loss and gradient are 0 */
     double inv_total = total > 0 ? 1.0 / total : 0.0;
     double loss = 0, row_loss = 0;
@@ -1063,13 +1074,13 @@ FA_TARGETS double FN(fa_logistic_bxent)(REAL *z, const REAL *t, const REAL *w, R
             size_t seg = cols - j < len - i ? cols - j : len - i;
             for (size_t k = 0; k < seg; k++) row_loss += term[i + k];
             if (w) {
-                REAL sc = (REAL)((double)w[r] * inv_total);
+                REAL sc = (REAL)((double)w[r] * wscale * inv_total);
                 for (size_t k = 0; k < seg; k++) scale[i + k] = sc;
             }
             i += seg;
             j += seg;
             if (j == cols) {
-                loss += FN(weighted)(w ? (double)w[r] : 1.0, row_loss);
+                loss += FN(weighted)(w ? (double)w[r] * wscale : 1.0, row_loss);
                 row_loss = 0;
                 j = 0;
                 r++;

@@ -85,6 +85,8 @@ cdef extern from "fastact.h" nogil:
 cdef extern from "gemm.h" nogil:
     int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc, int n_threads)
     int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda, const double *B, int ldb, double beta, double *C, int ldc, int n_threads)
+    int fa_gemm_isa()
+    void fa_gemm_test_fail_alloc(int on)
 
 
 cdef extern from "mlp_train.h" nogil:
@@ -149,6 +151,7 @@ cdef enum Status:
     STEP_OK = 0
     STEP_NONFINITE = 1   # the loss of the batch was NaN or infinite: no update made
     STEP_NO_WEIGHT = 2   # the sample weights of the batch sum to zero: skipped
+    STEP_NO_MEMORY = 3   # a product could not allocate its packing memory: stopped
 
 LOSSES = {"softmax": LOSS_SOFTMAX, "logistic": LOSS_LOGISTIC,
           "squared_error": LOSS_SQUARED, "poisson": LOSS_POISSON}
@@ -181,37 +184,59 @@ cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alph
         dgemm(&tb, &ta, &N, &M, &K, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
 
 
-cdef inline void _gemm(char ta, char tb, int M, int N, int K, floating alpha,
-                       const floating *A, int lda, const floating *B, int ldb,
-                       floating beta, floating *C, int ldc, int nt) noexcept nogil:
+cdef inline int _gemm(char ta, char tb, int M, int N, int K, floating alpha,
+                      const floating *A, int lda, const floating *B, int ldb,
+                      floating beta, floating *C, int ldc, int nt) noexcept nogil:
     """The training step's products.  fastact's own GEMM (gemm.h) gives every
     element one fixed FMA sequence, so its results do not depend on nt:
     training may use threads and stay reproducible.  Where it declines (a CPU
-    without AVX2+FMA), single-threaded BLAS (the caller pins it)."""
+    without AVX2+FMA), single-threaded BLAS (the caller pins it).  Returns
+    -1, C not written, when the GEMM cannot allocate its packing memory
+    (the step then ends with STEP_NO_MEMORY), else 0."""
+    cdef int done
     if M == 0 or N == 0:
-        return
+        return 0
     if floating is float:
-        if fa_gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
-            return
+        done = fa_gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt)
     else:
-        if fa_gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt):
-            return
-    _blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        done = fa_gemm_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt)
+    if done < 0:
+        return -1
+    if done == 0:
+        _blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    return 0
+
+
+# Inference multiplies with fastact's GEMM where its AVX-512 kernels run: on
+# P2 (10,000 rows through 784-256-128-10, float32, 1 thread) predict_proba
+# took 0.96-0.98x NumPy's matmul chain with them, 1.03-1.06x with OpenBLAS
+# (SkylakeX kernels).  With the AVX2 kernels OpenBLAS was a few percent
+# faster on those layers (tools/bench_gemm.py), so predict keeps it there.
+cdef bint _PREDICT_OWN_GEMM = fa_gemm_isa() >= 2
 
 
 cdef inline void _matmul(const floating *A, Py_ssize_t lda, Py_ssize_t rows, Py_ssize_t fi,
                          const floating *W, Py_ssize_t fo, floating *out) noexcept nogil:
     """out = A W for inference; BLAS-free for a handful of rows.  Predict
-    splits its rows into fixed chunks, each on one thread with
-    single-threaded BLAS, so its results do not depend on the thread count
-    either, and it keeps BLAS (on the large layers of P2 it is a few percent
-    faster than fastact's GEMM, tools/bench_gemm.py)."""
+    splits its rows into fixed chunks, each on one thread with fastact's
+    GEMM or single-threaded BLAS, so its results do not depend on the thread
+    count either.  (Should the GEMM lack memory for its packing, the chunk
+    goes to BLAS, as predict did before.)"""
+    cdef int done = 0
     if rows <= SMALL_ROWS:
         if floating is float:
             mlp_small_matmul_f32(A, lda, rows, fi, W, fo, out)
         else:
             mlp_small_matmul_f64(A, lda, rows, fi, W, fo, out)
-    else:
+        return
+    if _PREDICT_OWN_GEMM:
+        if floating is float:
+            done = fa_gemm_f32(c'N', c'N', <int>rows, <int>fo, <int>fi, 1, A, <int>lda, W,
+                               <int>fo, 0, out, <int>fo, 1)
+        else:
+            done = fa_gemm_f64(c'N', c'N', <int>rows, <int>fo, <int>fi, 1, A, <int>lda, W,
+                               <int>fo, 0, out, <int>fo, 1)
+    if done != 1:
         _blas_gemm(c'N', c'N', <int>rows, <int>fo, <int>fi, <floating>1, A, <int>lda, W,
                    <int>fo, <floating>0, out, <int>fo)
 
@@ -335,6 +360,19 @@ cdef double _output_loss(int loss, floating *z, const floating *t, const floatin
         return mlp_poisson_loss_f64(z, t, w, rows, cols, total)
 
 
+def _gemm_alloc_failure(bint on):
+    """For tests: while on, fastact's GEMM cannot allocate packing memory.
+    Returns whether training runs on that GEMM here (AVX2+FMA or better)."""
+    fa_gemm_test_fail_alloc(on)
+    return fa_gemm_isa() > 0
+
+
+def _no_memory():
+    return MemoryError("fastact: a matrix product of the training step could not allocate "
+                       "its packing memory; the fit stopped and the estimator is left as "
+                       "it was")
+
+
 def chunk_rows(n_coef, n_units):
     """Rows per chunk of the lbfgs loss and of a mini-batch's gradient for a
     network of n_coef weights and n_units pre-activations (biases).
@@ -417,13 +455,16 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             if d.sparse:
                 _csr_forward(d, rows, 0, B, P + ly.w_off, ly.fan_out, z)
             else:
-                _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>nf, <floating>1, A0, <int>lda0,
-                      P + ly.w_off, <int>ly.fan_out, <floating>0, z, <int>ly.fan_out, nt)
+                if _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>nf, <floating>1, A0,
+                         <int>lda0, P + ly.w_off, <int>ly.fan_out, <floating>0, z,
+                         <int>ly.fan_out, nt) < 0:
+                    return STEP_NO_MEMORY
         else:
             prev = &L[l - 1]
-            _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
-                  <floating *>prev.out, <int>ly.fan_in, P + ly.w_off, <int>ly.fan_out,
-                  <floating>0, z, <int>ly.fan_out, nt)
+            if _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
+                     <floating *>prev.out, <int>ly.fan_in, P + ly.w_off, <int>ly.fan_out,
+                     <floating>0, z, <int>ly.fan_out, nt) < 0:
+                return STEP_NO_MEMORY
         if l == n_layers - 1:
             break
         _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
@@ -469,18 +510,22 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
                     mlp_csr_weight_grad_f64(<double *>d.x, d.indices, d.indptr, rows, B, z,
                                             ly.fan_out, G + ly.w_off, nf)
             else:
-                _gemm(c'T', c'N', <int>nf, <int>ly.fan_out, <int>B, <floating>1, A0, <int>lda0,
-                      z, <int>ly.fan_out, <floating>0, G + ly.w_off, <int>ly.fan_out, nt)
+                if _gemm(c'T', c'N', <int>nf, <int>ly.fan_out, <int>B, <floating>1, A0,
+                         <int>lda0, z, <int>ly.fan_out, <floating>0, G + ly.w_off,
+                         <int>ly.fan_out, nt) < 0:
+                    return STEP_NO_MEMORY
             break
         prev = &L[l - 1]
-        _gemm(c'T', c'N', <int>ly.fan_in, <int>ly.fan_out, <int>B, <floating>1,
-              <floating *>prev.out, <int>ly.fan_in, z, <int>ly.fan_out, <floating>0,
-              G + ly.w_off, <int>ly.fan_out, nt)
+        if _gemm(c'T', c'N', <int>ly.fan_in, <int>ly.fan_out, <int>B, <floating>1,
+                 <floating *>prev.out, <int>ly.fan_in, z, <int>ly.fan_out, <floating>0,
+                 G + ly.w_off, <int>ly.fan_out, nt) < 0:
+            return STEP_NO_MEMORY
         # d loss / d prev.out = delta W^T
         target = <floating *>(prev.dpost if prev.pattern == PAT_MAXOUT else prev.delta)
-        _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
-              <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,
-              <int>ly.fan_in, nt)
+        if _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
+                 <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,
+                 <int>ly.fan_in, nt) < 0:
+            return STEP_NO_MEMORY
         if prev.keep < 1.0:
             if floating is float:
                 mlp_mul_inplace_f32(target, <float *>prev.mask, B * prev.width)
@@ -522,7 +567,7 @@ cdef int _batch_grad(Network net, floating *P, const int64_t *rows, Py_ssize_t B
                 PyErr_CheckSignals()
         b = min(net.chunk, B - start)
         status = _forward_backward(net, P, rows + start, b, start, norm, &part, &part_total)
-        if status == STEP_NONFINITE:
+        if status == STEP_NONFINITE or status == STEP_NO_MEMORY:
             return status
         if status == STEP_OK:
             loss += part
@@ -1142,13 +1187,15 @@ cdef class Network:
                     status = _train_step(self, <float *>self.P, rows + start, B, &batch_loss)
                 else:
                     status = _train_step(self, <double *>self.P, rows + start, B, &batch_loss)
-                if status == STEP_NONFINITE:
+                if status == STEP_NONFINITE or status == STEP_NO_MEMORY:
                     break
                 if status == STEP_OK:
                     acc += batch_loss * B
                 start += B
                 with gil:
                     PyErr_CheckSignals()
+        if status == STEP_NO_MEMORY:
+            raise _no_memory()
         return acc, ("nonfinite" if status == STEP_NONFINITE else "ok")
 
     def loss_grad(self, x):
@@ -1176,6 +1223,8 @@ cdef class Network:
                     status = _batch_grad(self, <float *>self.P, rows, n, norm, &loss, &total)
                 else:
                     status = _batch_grad(self, <double *>self.P, rows, n, norm, &loss, &total)
+        if status == STEP_NO_MEMORY:
+            raise _no_memory()
         if status == STEP_NONFINITE:
             return np.inf, np.zeros(self.n_params)
         if status == STEP_NO_WEIGHT:

@@ -404,3 +404,41 @@ def test_diverging_classifier_is_reported_clearly():
     # a classifier whose loss stays finite (log-sum-exp) must still hold finite weights
     for a in m.coefs_ + m.intercepts_:
         assert np.isfinite(a).all()
+
+
+def test_gemm_out_of_memory_raises_and_leaves_the_estimator_as_it_was():
+    """When fastact's GEMM cannot allocate its packing memory the training
+    step stops with MemoryError (it does not hand the product to BLAS, which
+    would need memory too), and the estimator is left as it was."""
+    from fastact._mlp_core import _gemm_alloc_failure
+    if not _gemm_alloc_failure(False):
+        pytest.skip("training does not run on fastact's GEMM on this CPU")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 30)).astype(np.float32)
+    y = np.arange(300) % 3
+    kw = dict(hidden_layer_sizes=(40, 20), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = MLPClassifier(**kw).fit(X, y)
+        before = [c.copy() for c in fitted.coefs_ + fitted.intercepts_]
+        counters = (fitted.n_iter_, fitted.t_, list(fitted.loss_curve_))
+        fresh = MLPClassifier(**kw)
+        lbfgs = MLPClassifier(solver="lbfgs", **kw)
+        _gemm_alloc_failure(True)
+        try:
+            for call in (lambda: fresh.fit(X, y), lambda: lbfgs.fit(X, y),
+                         lambda: fitted.partial_fit(X, y),
+                         lambda: fitted.set_params(warm_start=True).fit(X, y)):
+                with pytest.raises(MemoryError, match="packing memory"):
+                    call()
+        finally:
+            _gemm_alloc_failure(False)
+    assert not hasattr(fresh, "coefs_") and not hasattr(lbfgs, "coefs_")
+    assert all(np.array_equal(a, b)
+               for a, b in zip(before, fitted.coefs_ + fitted.intercepts_))
+    assert (fitted.n_iter_, fitted.t_, list(fitted.loss_curve_)) == counters
+    assert np.isin(fitted.predict(X[:10]), [0, 1, 2]).all()
+    fitted.set_params(warm_start=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted.fit(X, y)                       # and it trains again afterwards

@@ -452,3 +452,30 @@ def test_activation_object_fused_methods(dtype, rng):
     d2, g2 = fastact.backward_bias_grad("gelu", z2, delta.copy(), x=s2, approximate="tanh")
     np.testing.assert_array_equal(d1, d2)
     np.testing.assert_array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "logistic"])
+@pytest.mark.parametrize("cols", [1, 3, 10, 70])
+def test_fused_losses_with_a_subnormal_weight_total(loss, cols):
+    # 1 / total overflows for a subnormal float64 total: the kernels scale the
+    # weights by a power of two first, so loss and gradient stay the ratios
+    # w_r / total (found by test_fused_losses_fuzz: 1 row, w = 2.2e-313)
+    fn = fastact.softmax_cross_entropy if loss == "softmax" else fastact.logistic_cross_entropy
+    rng = np.random.default_rng(cols)
+    rows = 5
+    z = rng.standard_normal((rows, cols))
+    t = np.eye(cols)[rng.integers(0, cols, rows)] if loss == "softmax" \
+        else (rng.random((rows, cols)) < 0.5).astype(float)
+    w = rng.uniform(0.5, 2.0, rows)
+    l_ref = fn(z.copy(), t, w)
+    for tiny in (1e-300, 2.2250738585072014e-308, 5e-320):
+        wt = w * tiny                 # rounded: subnormal weights keep few digits
+        g = z.copy()
+        l_tiny = fn(g, t, wt)
+        assert np.isfinite(l_tiny) and np.all(np.isfinite(g))
+        # the same weights times 2^1000 (exact), all normal: the same ratios
+        g_big = z.copy()
+        l_big = fn(g_big, t, wt * 2.0 ** 1000)
+        np.testing.assert_allclose(l_tiny, l_big, rtol=1e-12)
+        np.testing.assert_allclose(g, g_big, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(l_big, l_ref, rtol=1e-2)
