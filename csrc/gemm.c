@@ -102,12 +102,12 @@ static void fa_gemm_scratch_init(void) {
     fa_gemm_scratch_ok = pthread_key_create(&fa_gemm_scratch_key, fa_gemm_scratch_free) == 0;
 }
 
-/* 64-byte aligned memory of `bytes` (> 0) bytes, or NULL; give it back with
- * fa_gemm_release. */
-static int fa_gemm_fail_alloc; /* fa_gemm_test_fail_alloc */
+static int fa_gemm_fail_alloc; /* set by fa_gemm_test_fail_alloc */
 
 void fa_gemm_test_fail_alloc(int on) { __atomic_store_n(&fa_gemm_fail_alloc, on, __ATOMIC_RELAXED); }
 
+/* 64-byte aligned memory of `bytes` (> 0) bytes, or NULL; give it back with
+ * fa_gemm_release. */
 static void *fa_gemm_acquire(size_t bytes) {
     if (__atomic_load_n(&fa_gemm_fail_alloc, __ATOMIC_RELAXED)) return NULL;
     bytes = (bytes + 63) & ~(size_t)63;

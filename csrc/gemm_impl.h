@@ -33,10 +33,10 @@ typedef struct {
  * are zero-padded).  first: start from 0, else from the raw partial sums in
  * C.  last: apply alpha/beta and store, else store the raw partial sums. */
 GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, int kc,
-                              const REAL *restrict a, ptrdiff_t lda, const REAL *restrict b,
-                              ptrdiff_t kb, ptrdiff_t pb, int np, REAL *restrict c,
-                              ptrdiff_t ldc, VI cmask, int nrem, int first, int last,
-                              REAL alpha, REAL beta) {
+                           const REAL *restrict a, ptrdiff_t lda, const REAL *restrict b,
+                           ptrdiff_t kb, ptrdiff_t pb, int np, REAL *restrict c,
+                           ptrdiff_t ldc, VI cmask, int nrem, int first, int last,
+                           REAL alpha, REAL beta) {
     const REAL *ar[MR];
     /* op(A)[i+r, k] at ar[r] + k (A[i+r, k]) or ar[r] + k*lda (A[k, i+r]) */
 #pragma GCC unroll 16
@@ -156,7 +156,7 @@ GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int
 
 /* Panel p of op(B) (columns p*NR .. p*NR+NR-1, zero beyond N) as K x NR. */
 GEMM_TARGET static void FN(pack_panel)(const REAL *B, ptrdiff_t ldb, int bt, int N, int K,
-                                          int p, REAL *restrict dst) {
+                                       int p, REAL *restrict dst) {
     const int j0 = p * NR, ncols = N - j0 < NR ? N - j0 : NR;
     if (!bt) {
         const REAL *src = B + j0;

@@ -220,8 +220,8 @@ cdef inline void _matmul(const floating *A, Py_ssize_t lda, Py_ssize_t rows, Py_
     """out = A W for inference; BLAS-free for a handful of rows.  Predict
     splits its rows into fixed chunks, each on one thread with fastact's
     GEMM or single-threaded BLAS, so its results do not depend on the thread
-    count either.  (Should the GEMM lack memory for its packing, the chunk
-    goes to BLAS, as predict did before.)"""
+    count either.  (Should the GEMM find no memory for its packing, the
+    chunk goes to BLAS.)"""
     cdef int done = 0
     if rows <= SMALL_ROWS:
         if floating is float:
