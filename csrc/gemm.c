@@ -213,6 +213,23 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
     if (n & 1) _mm_store_sd(p, q);
 }
 
+/* fa_gemm_<SFX>: the widest kernels the CPU has (and fa_gemm_cap_isa allows) */
+#define FA_GEMM_DISPATCH(SFX, REAL_T)                                                     \
+    int fa_gemm_##SFX(char ta, char tb, int M, int N, int K, REAL_T alpha, const REAL_T *A, \
+                      int lda, const REAL_T *B, int ldb, REAL_T beta, REAL_T *C, int ldc,  \
+                      int n_threads) {                                                    \
+        switch (fa_gemm_isa()) {                                                          \
+        case 2:                                                                           \
+            return gemm_##SFX##_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,   \
+                                       ldc, n_threads);                                   \
+        case 1:                                                                           \
+            return gemm_##SFX##_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, \
+                                     n_threads);                                          \
+        default:                                                                          \
+            return 0;                                                                     \
+        }                                                                                 \
+    }
+
 /* ======== float ======== */
 #define REAL float
 /* VL x VL transposes for packing B^T: 256-bit blocks in both kernels */
@@ -241,24 +258,7 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_MASK(n) \
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#include "gemm_impl.h"
-#undef VT
-#undef VI
-#undef VL
-#undef V_ZERO
-#undef V_LOAD
-#undef V_STORE
-#undef V_MLOAD
-#undef V_PSTORE
-#undef V_BCAST
-#undef V_SET1
-#undef V_FMA
-#undef V_MUL
-#undef V_MASK
-#undef FN
-#undef MR
-#undef GEMM_TARGET
-#undef GEMM_INLINE
+#include "gemm_impl.h" /* which undefines the macros above */
 
 /* ---- float, avx512 ---- */
 #define FN(name) name##_f32_avx512
@@ -278,36 +278,9 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
-#include "gemm_impl.h"
-#undef VT
-#undef VI
-#undef VL
-#undef V_ZERO
-#undef V_LOAD
-#undef V_STORE
-#undef V_MLOAD
-#undef V_PSTORE
-#undef V_BCAST
-#undef V_SET1
-#undef V_FMA
-#undef V_MUL
-#undef V_MASK
-#undef FN
-#undef MR
-#undef GEMM_TARGET
-#undef GEMM_INLINE
+#include "gemm_impl.h" /* which undefines the macros above */
 
-int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
-                const float *B, int ldb, float beta, float *C, int ldc, int n_threads) {
-    switch (fa_gemm_isa()) {
-    case 2:
-        return gemm_f32_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
-    case 1:
-        return gemm_f32_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
-    default:
-        return 0;
-    }
-}
+FA_GEMM_DISPATCH(f32, float)
 
 #undef REAL
 #undef TVT
@@ -343,24 +316,7 @@ int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float 
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
 #define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
-#include "gemm_impl.h"
-#undef VT
-#undef VI
-#undef VL
-#undef V_ZERO
-#undef V_LOAD
-#undef V_STORE
-#undef V_MLOAD
-#undef V_PSTORE
-#undef V_BCAST
-#undef V_SET1
-#undef V_FMA
-#undef V_MUL
-#undef V_MASK
-#undef FN
-#undef MR
-#undef GEMM_TARGET
-#undef GEMM_INLINE
+#include "gemm_impl.h" /* which undefines the macros above */
 
 /* ---- double, avx512 ---- */
 #define FN(name) name##_f64_avx512
@@ -380,36 +336,9 @@ int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float 
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
 #define V_MASK(n) ((__mmask8)((1u << (n)) - 1u))
-#include "gemm_impl.h"
-#undef VT
-#undef VI
-#undef VL
-#undef V_ZERO
-#undef V_LOAD
-#undef V_STORE
-#undef V_MLOAD
-#undef V_PSTORE
-#undef V_BCAST
-#undef V_SET1
-#undef V_FMA
-#undef V_MUL
-#undef V_MASK
-#undef FN
-#undef MR
-#undef GEMM_TARGET
-#undef GEMM_INLINE
+#include "gemm_impl.h" /* which undefines the macros above */
 
-int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
-                const double *B, int ldb, double beta, double *C, int ldc, int n_threads) {
-    switch (fa_gemm_isa()) {
-    case 2:
-        return gemm_f64_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
-    case 1:
-        return gemm_f64_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, n_threads);
-    default:
-        return 0;
-    }
-}
+FA_GEMM_DISPATCH(f64, double)
 
 #undef REAL
 #undef TVT

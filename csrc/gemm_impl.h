@@ -1,8 +1,8 @@
 /* The GEMM of gemm.h for one dtype and one instruction set: included by
  * gemm.c once per REAL and ISA, with that pair's vector macros (VT, VL, V_*),
  * the 256-bit transpose macros for packing B^T (TVT, TVL, TV_*), MR, FN and
- * the target attributes (GEMM_TARGET, GEMM_INLINE).  See gemm.h for the
- * design. */
+ * the target attributes (GEMM_TARGET, GEMM_INLINE); it undefines all of
+ * those but REAL and the TV_* at its end.  See gemm.h for the design. */
 
 #define FA_GEMM_PRAGMA_(x) _Pragma(#x)
 #define FA_GEMM_PRAGMA(x) FA_GEMM_PRAGMA_(x)
@@ -315,3 +315,21 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
 }
 
 #undef NR
+/* the per-instantiation macros, for the next one */
+#undef VT
+#undef VI
+#undef VL
+#undef V_ZERO
+#undef V_LOAD
+#undef V_STORE
+#undef V_MLOAD
+#undef V_PSTORE
+#undef V_BCAST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_MASK
+#undef FN
+#undef MR
+#undef GEMM_TARGET
+#undef GEMM_INLINE

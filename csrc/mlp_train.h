@@ -150,6 +150,24 @@ static int mlp_has_avx512(void) {
     const MLP_VT(W, S) C2 = _mm##W##_set1_##S(c2), NLR = _mm##W##_set1_##S(-lr);                \
     const MLP_VT(W, S) EPS = _mm##W##_set1_##S(eps)
 
+/* The loops' sums of p^2 added to *sumsq: float32 as ss0 + ss1, its lanes
+ * added in double in order; float64 lanes pairwise. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void mlp_adam_sumsq_f32(
+        __m256 ss0, __m256 ss1, double *sumsq) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(ss0, ss1));
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += (double)lanes[k];
+    *sumsq += s;
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void mlp_adam_sumsq_f64(
+        __m256d ss, double *sumsq) {
+    double lanes[4];
+    _mm256_storeu_pd(lanes, ss);
+    *sumsq += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
 /* All four return how many leading entries they updated (a multiple of the
  * vector width), adding sum(p^2) of those entries (before the update) to
  * *sumsq when it is not NULL: the L2 term of the loss, read in the same pass.
@@ -165,13 +183,7 @@ __attribute__((target("avx2,fma"))) static size_t mlp_adam_avx2_f32(
         if (i & 8) MLP_ADAM_LANES(256, ps, ss1);
         else MLP_ADAM_LANES(256, ps, ss0);
     }
-    if (sumsq) {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, _mm256_add_ps(ss0, ss1));
-        double s = 0;
-        for (int k = 0; k < 8; k++) s += (double)lanes[k];
-        *sumsq += s;
-    }
+    if (sumsq) mlp_adam_sumsq_f32(ss0, ss1, sumsq);
     return i;
 }
 
@@ -192,13 +204,7 @@ __attribute__((target("avx512f,avx2,fma"))) static size_t mlp_adam_avx512_f32(
         MLP_ADAM_LANES(256, ps, ss0);
         i += 8;
     }
-    if (sumsq) {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, _mm256_add_ps(ss0, ss1));
-        double s = 0;
-        for (int k = 0; k < 8; k++) s += (double)lanes[k];
-        *sumsq += s;
-    }
+    if (sumsq) mlp_adam_sumsq_f32(ss0, ss1, sumsq);
     return i;
 }
 
@@ -209,11 +215,7 @@ __attribute__((target("avx2,fma"))) static size_t mlp_adam_avx2_f64(
     __m256d ss = _mm256_setzero_pd();
     size_t i = 0;
     for (; i + 4 <= n; i += 4) MLP_ADAM_LANES(256, pd, ss);
-    if (sumsq) {
-        double lanes[4];
-        _mm256_storeu_pd(lanes, ss);
-        *sumsq += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    }
+    if (sumsq) mlp_adam_sumsq_f64(ss, sumsq);
     return i;
 }
 
@@ -238,11 +240,7 @@ __attribute__((target("avx512f,avx2,fma"))) static size_t mlp_adam_avx512_f64(
         MLP_ADAM_LANES(256, pd, ss);
         i += 4;
     }
-    if (sumsq) {
-        double lanes[4];
-        _mm256_storeu_pd(lanes, ss);
-        *sumsq += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    }
+    if (sumsq) mlp_adam_sumsq_f64(ss, sumsq);
     return i;
 }
 #endif
