@@ -55,7 +55,21 @@ FA_INLINE PAR FN(par_from)(const fa_params *p) {
     return q;
 }
 
-FA_INLINE REAL FN(fabs_)(REAL v) { return v < 0 ? -v : v; }
+/* |v| by clearing the sign bit: one instruction, where `v < 0 ? -v : v` costs
+ * a compare and a blend (and |-0| is +0). */
+FA_INLINE REAL FN(fabs_)(REAL v) {
+    if (sizeof(REAL) == sizeof(float)) {
+        float f = (float)v;
+        uint32_t u;
+        memcpy(&u, &f, 4), u &= 0x7FFFFFFFu, memcpy(&f, &u, 4);
+        return (REAL)f;
+    } else {
+        double d = (double)v;
+        uint64_t u;
+        memcpy(&u, &d, 8), u &= 0x7FFFFFFFFFFFFFFFull, memcpy(&d, &u, 8);
+        return (REAL)d;
+    }
+}
 
 /* a * b + c with one rounding: recovers the exact rounding error of a product
  * (fma(a, b, -a*b)), which the tails below need.  One instruction on the
@@ -228,7 +242,7 @@ FA_INLINE REAL FN(gated_sigmoid)(REAL x, REAL v, REAL lo) {
     REAL e = EXP(as);                        /* e^-|v|, times 2^M in the tail */
     REAL eu = tail ? e * FA_K_SCALE : e;     /* e^-|v| */
     REAL d = 1 + eu;
-    REAL g = v >= 0 ? 1 / d : e / d;         /* sigma(v), times 2^M in the tail */
+    REAL g = FN(sel_)(v >= 0, 1, e) / d;     /* sigma(v), times 2^M in the tail */
     REAL ds = eu / (d * d);                  /* sigma'(v) */
     /* (at v = -inf, g = 0 and err is NaN: the correction is dropped) */
     REAL gc = tail ? (g == 0 ? 0 : g + g * (err + lo)) : g + (ds == 0 ? 0 : ds * lo);
@@ -290,17 +304,19 @@ FA_INLINE REAL FN(fwd_swish1)(REAL x, PAR p) {
     (void)p;
     REAL es = EXP_SCALED(-FN(fabs_)(x));      /* e^-|x| 2^M */
     REAL d = 1 + es * EXP_UNSCALE;
-    REAL q = (x >= 0 ? x : x * es) / d;
-    return x >= 0 ? q : (x < EXP_SCALED_MIN ? 0 : q * EXP_UNSCALE);
+    int pos = x >= 0;
+    REAL q = FN(sel_)(pos, x, x * es) / d;
+    return FN(sel_)(pos, q, FN(sel_)(x < EXP_SCALED_MIN, 0, q * EXP_UNSCALE));
 }
 FA_INLINE REAL FN(slope_swish1)(REAL x, PAR p) {
     (void)p;
     REAL es = EXP_SCALED(-FN(fabs_)(x));      /* e^-|x| 2^M */
     REAL eu = es * EXP_UNSCALE;
     REAL d = 1 + eu;
-    REAL xe = eu == 0 ? 0 : x * eu;
-    REAL q = (x >= 0 ? d + xe : es * (d + x)) / (d * d);
-    return x >= 0 ? q : (x < EXP_SCALED_MIN ? 0 : q * EXP_UNSCALE);
+    REAL xe = FN(sel_)(eu == 0, 0, x * eu);
+    int pos = x >= 0;
+    REAL q = FN(sel_)(pos, d + xe, es * (d + x)) / (d * d);
+    return FN(sel_)(pos, q, FN(sel_)(x < EXP_SCALED_MIN, 0, q * EXP_UNSCALE));
 }
 FA_INLINE REAL FN(slope_swish)(REAL x, PAR p) {
     REAL bx = p.a == 0 ? 0 : p.a * x;
@@ -323,13 +339,13 @@ FA_INLINE REAL FN(gelu_cdf)(REAL x) {
                                                     : (REAL)-4.833646656726457e-17;
     REAL a = -x * c;
     REAL da = FN(fma_)(-x, c, -a) - x * c_lo;
-    da = da - da == 0 ? da : 0;                  /* x = +-inf: NaN, and unused */
+    da = FN(sel_)(da - da == 0, da, 0);          /* x = +-inf: NaN, and unused */
     return (REAL)0.5 * ERFC_CORR(a, da);
 }
 FA_INLINE REAL FN(fwd_gelu)(REAL x, PAR p) {
     (void)p;
     REAL cdf = FN(gelu_cdf)(x);
-    return cdf == 0 ? 0 : x * cdf;
+    return FN(sel_)(cdf == 0, 0, x * cdf);
 }
 FA_INLINE REAL FN(slope_gelu)(REAL x, PAR p) {
     (void)p;
@@ -401,8 +417,8 @@ FA_INLINE REAL FN(fwd_mish)(REAL x, PAR p) {
      * One division serves both: outside the tail e = eu, so e (eu + 2) is n
      * (a vectorized loop computes both sides of a select). */
     REAL q = e * (eu + 2) / (n + 2);
-    REAL t = tail ? (e == 0 ? 0 : q * (1 + err)) : q;
-    return x > 20 ? x : (t == 0 ? 0 : x * t * (tail ? FA_K_SCALE : 1));
+    REAL t = FN(sel_)(tail, FN(sel_)(e == 0, 0, q * (1 + err)), q);
+    return FN(sel_)(x > 20, x, FN(sel_)(t == 0, 0, x * t * FN(sel_)(tail, FA_K_SCALE, 1)));
 }
 FA_INLINE REAL FN(slope_mish)(REAL x, PAR p) {
     (void)p;

@@ -269,7 +269,7 @@ FA_INLINE REAL FN(exp_diff)(REAL a, REAL b) {
     REAL bb = a - d;
     REAL err = (a - (d + bb)) + (bb - b);
     REAL e = EXP(d);
-    return e == 0 ? 0 : e + e * err;      /* also keeps inf - inf out */
+    return FN(sel_)(e == 0, 0, e + e * err); /* also keeps inf - inf out */
 }
 
 /* out_i = e^(x_i - m), returns their sum (lanes as row_sum); x may equal out.
