@@ -600,12 +600,16 @@ FA_TARGETS static void FN(prelu_rows_inplace)(REAL *buf, const REAL *restrict al
 }
 
 /* Rows whose width is not a multiple of 16 end in a remainder loop each,
- * which costs most of a narrow row.  Rows narrower than 64 are processed as
+ * which costs most of a narrow row.  Rows narrower than 256 are processed as
  * runs of whole rows spanning a multiple of 16 (at most FA_PRELU_TILE
  * elements), with alpha repeated to match: the same operation per element,
  * so the same results.  C timing, float32 in place, 1 thread: 10000 x 10
- * 0.19 -> 0.05 ns per element, 5000 x 20 0.13 -> 0.06; from 50 columns on
- * no gain (at 1000 x 100, 100 x 1000 the runs were slower). */
+ * 0.19 -> 0.05 ns per element, 5000 x 20 0.13 -> 0.06.  The limit was 64
+ * until a buffer outside the L2 cache showed the remainders' cost: 10000 x
+ * 100 float32 took 4x the roofline, twice float64's time (scalar stores at
+ * each row's end, then the next row's vector loads of the same line); as runs
+ * 198 -> 47 us (A/B in one process, AVX-512), 10000 x 65 and 4000 x 250
+ * 0.56x and 0.70x the time, 1000 x 100 0.77x. */
 #define FA_PRELU_TILE 2048
 void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
                           size_t cols, int n_threads) {
@@ -613,7 +617,7 @@ void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t ro
     size_t span = cols;
     while (span % 16 && span <= FA_PRELU_TILE) span += cols;
     REAL tiled[FA_PRELU_TILE];
-    if (cols < 64 && cols % 16 && span <= FA_PRELU_TILE && rows * cols >= 2 * span) {
+    if (cols < 256 && cols % 16 && span <= FA_PRELU_TILE && rows * cols >= 2 * span) {
         for (size_t i = 0; i < span; i++) tiled[i] = alpha[i % cols];
         const size_t n = rows * cols, runs = n / span, tail = n - runs * span;
         alpha = tiled;

@@ -511,10 +511,12 @@ def test_maxout_extreme_values(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(7, 3), (100, 10), (33, 20), (5, 33), (9, 48), (3, 63), (2, 64)])
+@pytest.mark.parametrize("shape", [(7, 3), (100, 10), (33, 20), (5, 33), (9, 48), (3, 63), (2, 64),
+                                   (101, 100), (9, 65), (17, 127), (5, 200), (6, 250), (3, 255),
+                                   (4, 256), (3, 129)])
 @pytest.mark.parametrize("in_place", [True, False])
 def test_prelu_narrow_rows_as_runs(dtype, shape, in_place):
-    # rows narrower than 64 go through the kernel in runs of whole rows with
+    # rows narrower than 256 go through the kernel in runs of whole rows with
     # alpha repeated (csrc/kernels_impl.h, fa_prelu_forward), the last run
     # partial: every element must still meet its own column's alpha
     rng = np.random.default_rng(sum(shape))
