@@ -263,12 +263,15 @@ FA_INLINE REAL FN(row_max)(const REAL *v, size_t n) {
 
 /* e^(a - b) with the rounding error of a - b fed back (two-sum):
  * e^(d + err) = e^d (1 + err).  A difference d of size |d| rounded would
- * otherwise cost |d| / 2 ulp, too much far in the tail. */
+ * otherwise cost |d| / 2 ulp, too much far in the tail.  b is always the
+ * row's maximum, so d <= 0 (or NaN) and the one-sided EXP_SCALED serves:
+ * one power-of-two scaling instead of EXP's two-factor one, a subnormal
+ * result still rounded once (softmax / log_softmax 100k: 0.96x the time). */
 FA_INLINE REAL FN(exp_diff)(REAL a, REAL b) {
     REAL d = a - b;
     REAL bb = a - d;
     REAL err = (a - (d + bb)) + (bb - b);
-    REAL e = EXP(d);
+    REAL e = EXP_SCALED(d) * EXP_UNSCALE;
     return FN(sel_)(e == 0, 0, e + e * err); /* also keeps inf - inf out */
 }
 
