@@ -53,7 +53,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fastact import _mlp_validation as _params
 from fastact._blas_threads import single_threaded_blas as _single_threaded_blas
 from fastact._kernels import Activation
-from fastact._mlp_core import Network
+from fastact._mlp_core import Network, shuffle_rows
 from fastact._optimizers import AdamOptimizer, SGDOptimizer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -516,7 +516,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     # shuffling sample_idx in place makes the same swaps with
                     # the same draws, so the same order.  Only the row order
                     # is shuffled, never X.
-                    rs.shuffle(sample_idx)
+                    shuffle_rows(rs, sample_idx)
                 order = sample_idx if train_idx is None else train_idx[sample_idx]
                 order = np.ascontiguousarray(order, dtype=np.int64)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t, uint64_t
@@ -87,6 +88,12 @@ cdef extern from "gemm.h" nogil:
     int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda, const double *B, int ldb, double beta, double *C, int ldc, int n_threads)
     int fa_gemm_isa()
     void fa_gemm_test_fail_alloc(int on)
+
+
+cdef extern from "mt_shuffle.h" nogil:
+    ctypedef struct fa_mt19937_state:
+        int pos
+    void fa_mt_shuffle_i64(fa_mt19937_state *st, int64_t *x, size_t n)
 
 
 cdef extern from "mlp_train.h" nogil:
@@ -358,6 +365,77 @@ cdef double _output_loss(int loss, floating *z, const floating *t, const floatin
         return mlp_poisson_loss_f32(z, t, w, rows, cols, total)
     else:
         return mlp_poisson_loss_f64(z, t, w, rows, cols, total)
+
+
+# -- the epoch shuffle
+
+cdef struct _bitgen_head:
+    # the first member of NumPy's bitgen_t (numpy/random/bitgen.h), all that
+    # is read here: the bit generator's state
+    void *state
+
+
+cdef bint _mt_shuffle_raw(object rs, int64_t[::1] x) except -1:
+    """fa_mt_shuffle_i64 on rs's MT19937 state; False (nothing done) when rs
+    does not expose one."""
+    bg = getattr(rs, "_bit_generator", None)
+    if type(bg) is not np.random.MT19937 or x.shape[0] - 1 > 0xFFFFFFFF:
+        return False
+    capsule = bg.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        return False
+    cdef _bitgen_head *head = <_bitgen_head *>PyCapsule_GetPointer(capsule, "BitGenerator")
+    cdef size_t n = <size_t>x.shape[0]
+    if n < 2:
+        return True
+    with bg.lock:
+        with nogil:
+            fa_mt_shuffle_i64(<fa_mt19937_state *>head.state, &x[0], n)
+    return True
+
+
+cdef int _mt_shuffle_checked = 0   # 0 unknown, 1 reproduces NumPy, -1 does not
+
+
+cdef bint _mt_shuffle_reproduces_numpy():
+    """Whether fa_mt_shuffle_i64 gives RandomState.shuffle's order and leaves
+    the generator where NumPy leaves it, on this NumPy (checked once: it
+    relies on the layout of NumPy's MT19937 state)."""
+    global _mt_shuffle_checked
+    if _mt_shuffle_checked == 0:
+        ok = True
+        try:
+            for seed, skip, n in ((0, 0, 1347), (7, 600, 2000), (12345, 623, 5), (3, 5, 2)):
+                ref, mine = np.random.RandomState(seed), np.random.RandomState(seed)
+                ref.random_sample(skip)
+                mine.random_sample(skip)
+                a = np.arange(n, dtype=np.int64)
+                b = a.copy()
+                ref.shuffle(a)
+                if not _mt_shuffle_raw(mine, b):
+                    ok = False
+                    break
+                sa, sb = ref.get_state(), mine.get_state()
+                ok = (np.array_equal(a, b) and np.array_equal(sa[1], sb[1]) and sa[2] == sb[2]
+                      and ref.randint(1 << 30) == mine.randint(1 << 30))
+                if not ok:
+                    break
+        except Exception:
+            ok = False
+        _mt_shuffle_checked = 1 if ok else -1
+    return _mt_shuffle_checked > 0
+
+
+def shuffle_rows(rs, cnp.ndarray idx):
+    """rs.shuffle(idx) for a 1-D C-contiguous int64 idx and a RandomState:
+    the same order and the same generator state afterwards, 4x faster (the
+    per-epoch shuffle is 3.6% of a T1 fit through NumPy).  Falls back to
+    rs.shuffle wherever that cannot be guaranteed."""
+    if (idx.ndim == 1 and idx.dtype == np.int64 and idx.flags.c_contiguous
+            and idx.flags.writeable and _mt_shuffle_reproduces_numpy()
+            and _mt_shuffle_raw(rs, idx)):
+        return
+    rs.shuffle(idx)
 
 
 def _gemm_alloc_failure(bint on):

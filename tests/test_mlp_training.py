@@ -400,3 +400,46 @@ def test_assigned_coefs_are_used():
     assert (clf.predict(X_IRIS) == 1).all()
     clf.coefs_[0][...] = 0      # in place: the buffer itself
     assert (clf.predict(X_IRIS[:1]) == 1).all()
+
+
+# -- the epoch shuffle (fastact._mlp_core.shuffle_rows, csrc/mt_shuffle.h)
+
+@pytest.mark.parametrize("seed, skip", [(0, 0), (1, 623), (2, 624), (3, 1000), (4, 5)])
+def test_shuffle_rows_is_randomstate_shuffle(seed, skip):
+    # the same order, and the generator left exactly where NumPy leaves it
+    # (key, position, and the next draws), across twists of the state
+    from fastact._mlp_core import shuffle_rows
+    ref, mine = np.random.RandomState(seed), np.random.RandomState(seed)
+    ref.random_sample(skip)
+    mine.random_sample(skip)
+    for n in (0, 1, 2, 3, 17, 623, 624, 625, 1347, 1347, 4096, 70000):
+        a = np.arange(n, dtype=np.int64)
+        b = a.copy()
+        ref.shuffle(a)
+        shuffle_rows(mine, b)
+        np.testing.assert_array_equal(a, b)
+        sa, sb = ref.get_state(), mine.get_state()
+        np.testing.assert_array_equal(sa[1], sb[1])
+        assert sa[2] == sb[2]
+    assert ref.randint(1 << 30, size=5).tolist() == mine.randint(1 << 30, size=5).tolist()
+
+
+def test_shuffle_rows_falls_back_to_numpy():
+    # not an MT19937 RandomState, or not a contiguous int64 array: rs.shuffle
+    from fastact._mlp_core import shuffle_rows
+    for make in (lambda: np.random.RandomState(np.random.PCG64(5)),
+                 lambda: np.random.RandomState(5)):
+        for view in (lambda: np.arange(50, dtype=np.int32),
+                     lambda: np.arange(100, dtype=np.int64)[::2]):   # strided
+            ref, mine = make(), make()
+            a, b = view(), view()
+            ref.shuffle(a)
+            shuffle_rows(mine, b)
+            np.testing.assert_array_equal(a, b)
+            assert ref.randint(1 << 30, size=3).tolist() == mine.randint(1 << 30, size=3).tolist()
+    ref, mine = np.random.RandomState(np.random.PCG64(9)), np.random.RandomState(np.random.PCG64(9))
+    a = np.arange(300, dtype=np.int64)
+    b = a.copy()
+    ref.shuffle(a)
+    shuffle_rows(mine, b)
+    np.testing.assert_array_equal(a, b)
