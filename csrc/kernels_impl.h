@@ -636,7 +636,14 @@ void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t ro
         cols = span;
     }
     if (rows < (size_t)nt) nt = (int)rows;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    if (nt <= 1) {  /* not through OpenMP, whose team set-up costs ~350 ns even for one */
+        if (x == out)
+            FN(prelu_rows_inplace)(out, alpha, rows, cols);
+        else
+            FN(prelu_rows)(x, out, alpha, rows, cols);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         size_t r0 = rows * (size_t)t / (size_t)nt, r1 = rows * (size_t)(t + 1) / (size_t)nt;
         if (x == out)
@@ -798,8 +805,12 @@ void FN(fa_act_backward_bias_grad)(fa_kind k, const fa_params *p, const REAL *sr
     PAR q = FN(par_from)(p);
     int nt = fa_threads_for(FA_BWD_WORK(k, rows * cols), n_threads);
     if ((size_t)nt > cols / 64) nt = (int)(cols / 64);
-    if (nt < 1) nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    if (nt <= 1) {  /* not through OpenMP, whose team set-up costs ~350 ns even for one */
+        for (size_t j = 0; j < cols; j++) bias_grad[j] = 0;
+        FN(bwd_bias_for)(k, q)(src, delta, bias_grad, rows, cols, cols, q);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         size_t c0 = fa_chunk(cols, nt, t), c1 = fa_chunk(cols, nt, t + 1);
         for (size_t j = c0; j < c1; j++) bias_grad[j] = 0;

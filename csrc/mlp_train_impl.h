@@ -16,10 +16,14 @@ static void MFN(mlp_gather)(const REAL *X, ptrdiff_t s0, ptrdiff_t s1, const int
                             size_t n_rows, size_t n_cols, REAL *out, int n_threads) {
     if (s1 == 1) {
         int nt = n_rows * n_cols * sizeof(REAL) >= MLP_GATHER_PAR_BYTES ? n_threads : 1;
-        (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (ptrdiff_t i = 0; i < (ptrdiff_t)n_rows; i++)
-            memcpy(out + i * n_cols, X + rows[i] * s0, n_cols * sizeof(REAL));
+        if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (ptrdiff_t i = 0; i < (ptrdiff_t)n_rows; i++)
+                memcpy(out + i * n_cols, X + rows[i] * s0, n_cols * sizeof(REAL));
+        } else {   /* not through OpenMP: see MLP_FOR_CHUNKS */
+            for (size_t i = 0; i < n_rows; i++)
+                memcpy(out + i * n_cols, X + rows[i] * s0, n_cols * sizeof(REAL));
+        }
         return;
     }
     for (size_t i = 0; i < n_rows; i++) {
