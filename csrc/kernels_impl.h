@@ -609,10 +609,10 @@ FA_TARGETS static void FN(prelu_rows_inplace)(REAL *buf, const REAL *restrict al
  * so the same results.  C timing, float32 in place, 1 thread: 10000 x 10
  * 0.19 -> 0.05 ns per element, 5000 x 20 0.13 -> 0.06.  The limit was 64
  * until a buffer outside the L2 cache showed the remainders' cost: 10000 x
- * 100 float32 took 4x the roofline, twice float64's time (scalar stores at
- * each row's end, then the next row's vector loads of the same line); as runs
- * 198 -> 47 us (A/B in one process, AVX-512), 10000 x 65 and 4000 x 250
- * 0.56x and 0.70x the time, 1000 x 100 0.77x. */
+ * 100 float32 took 4x the roofline, twice float64's time (perf: most samples
+ * on the row loop's stores and its scalar remainder); as runs 198 -> 47 us
+ * (A/B in one process, AVX-512), 10000 x 65 and 4000 x 250 0.56x and 0.70x
+ * the time, 1000 x 100 0.77x. */
 #define FA_PRELU_TILE 2048
 void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
                           size_t cols, int n_threads) {

@@ -67,7 +67,8 @@ static void fa_mt_temper(const uint32_t *restrict key, uint32_t *restrict out, s
  * The loop runs over draws, not elements, without branching on them: a
  * rejected draw (a quarter to a half of them) swaps x[i] with itself and
  * keeps i.  Written with a branch per rejection it mispredicted a good part
- * of them: 1,347 rows 10.5 -> 5.4 us, NumPy's 12.8-19 us. */
+ * of them: 1,347 rows through shuffle_rows 10.5 -> 7.3 us (1.1 us of it the
+ * Python call), NumPy's shuffle 12.5 us in the same process. */
 static void fa_mt_shuffle_i64(fa_mt19937_state *st, int64_t *x, size_t n) {
     uint32_t words[FA_MT_N];
     size_t pos = (size_t)st->pos;
@@ -81,8 +82,7 @@ static void fa_mt_shuffle_i64(fa_mt19937_state *st, int64_t *x, size_t n) {
             pos = 0;
         }
         /* draws until the words run out or the shuffle ends */
-        size_t stop = pos + (FA_MT_N - pos);
-        for (; pos < stop && i > 0; pos++) {
+        for (; pos < FA_MT_N && i > 0; pos++) {
             uint32_t max = (uint32_t)i;
             uint32_t mask = 0xFFFFFFFFu >> __builtin_clz(max); /* smallest 2^k - 1 >= max */
             uint32_t v = words[pos] & mask;

@@ -428,9 +428,10 @@ cdef bint _mt_shuffle_reproduces_numpy():
 
 def shuffle_rows(rs, cnp.ndarray idx):
     """rs.shuffle(idx) for a 1-D C-contiguous int64 idx and a RandomState:
-    the same order and the same generator state afterwards, 4x faster (the
-    per-epoch shuffle is 3.6% of a T1 fit through NumPy).  Falls back to
-    rs.shuffle wherever that cannot be guaranteed."""
+    the same order and the same generator state afterwards, in 0.6x the time
+    (1,347 rows: 7.3 against 12.5 us; through NumPy the per-epoch shuffle
+    was 3.6% of a T1 fit).  Falls back to rs.shuffle wherever that cannot be
+    guaranteed."""
     if (idx.ndim == 1 and idx.dtype == np.int64 and idx.flags.c_contiguous
             and idx.flags.writeable and _mt_shuffle_reproduces_numpy()
             and _mt_shuffle_raw(rs, idx)):
