@@ -614,6 +614,14 @@ FA_TARGETS static void FN(prelu_rows_inplace)(REAL *buf, const REAL *restrict al
  * (A/B in one process, AVX-512), 10000 x 65 and 4000 x 250 0.56x and 0.70x
  * the time, 1000 x 100 0.77x. */
 #define FA_PRELU_TILE 2048
+/* rows [r0, r1), in place when x is out */
+static void FN(prelu_block)(const REAL *x, REAL *out, const REAL *alpha, size_t r0, size_t r1,
+                            size_t cols) {
+    if (x == out)
+        FN(prelu_rows_inplace)(out + r0 * cols, alpha, r1 - r0, cols);
+    else
+        FN(prelu_rows)(x + r0 * cols, out + r0 * cols, alpha, r1 - r0, cols);
+}
 void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t rows,
                           size_t cols, int n_threads) {
     int nt = fa_threads_for(FA_FWD_WORK(FA_PRELU, rows * cols), n_threads);
@@ -624,33 +632,19 @@ void FN(fa_prelu_forward)(const REAL *x, REAL *out, const REAL *alpha, size_t ro
         for (size_t i = 0; i < span; i++) tiled[i] = alpha[i % cols];
         const size_t n = rows * cols, runs = n / span, tail = n - runs * span;
         alpha = tiled;
-        if (tail) {
-            const REAL *xt = x + runs * span;
-            REAL *ot = out + runs * span;
-            if (x == out)
-                FN(prelu_rows_inplace)(ot, alpha, 1, tail);
-            else
-                FN(prelu_rows)(xt, ot, alpha, 1, tail);
-        }
+        if (tail) FN(prelu_block)(x + runs * span, out + runs * span, alpha, 0, 1, tail);
         rows = runs;
         cols = span;
     }
     if (rows < (size_t)nt) nt = (int)rows;
     if (nt <= 1) {  /* not through OpenMP, whose team set-up costs ~350 ns even for one */
-        if (x == out)
-            FN(prelu_rows_inplace)(out, alpha, rows, cols);
-        else
-            FN(prelu_rows)(x, out, alpha, rows, cols);
+        FN(prelu_block)(x, out, alpha, 0, rows, cols);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) {
-        size_t r0 = rows * (size_t)t / (size_t)nt, r1 = rows * (size_t)(t + 1) / (size_t)nt;
-        if (x == out)
-            FN(prelu_rows_inplace)(out + r0 * cols, alpha, r1 - r0, cols);
-        else
-            FN(prelu_rows)(x + r0 * cols, out + r0 * cols, alpha, r1 - r0, cols);
-    }
+    for (int t = 0; t < nt; t++)
+        FN(prelu_block)(x, out, alpha, rows * (size_t)t / (size_t)nt,
+                        rows * (size_t)(t + 1) / (size_t)nt, cols);
 }
 
 FA_TARGETS static void FN(prelu_bwd_rows)(const REAL *restrict y, REAL *restrict d,

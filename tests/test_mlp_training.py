@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastact
 from fastact import MLPClassifier, MLPRegressor
+from fastact._mlp_core import shuffle_rows
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 X_IRIS = (X_IRIS - X_IRIS.mean(0)) / X_IRIS.std(0)
@@ -408,7 +409,6 @@ def test_assigned_coefs_are_used():
 def test_shuffle_rows_is_randomstate_shuffle(seed, skip):
     # the same order, and the generator left exactly where NumPy leaves it
     # (key, position, and the next draws), across twists of the state
-    from fastact._mlp_core import shuffle_rows
     ref, mine = np.random.RandomState(seed), np.random.RandomState(seed)
     ref.random_sample(skip)
     mine.random_sample(skip)
@@ -426,7 +426,6 @@ def test_shuffle_rows_is_randomstate_shuffle(seed, skip):
 
 def test_shuffle_rows_falls_back_to_numpy():
     # not an MT19937 RandomState, or not a contiguous int64 array: rs.shuffle
-    from fastact._mlp_core import shuffle_rows
     for make in (lambda: np.random.RandomState(np.random.PCG64(5)),
                  lambda: np.random.RandomState(5)):
         for view in (lambda: np.arange(50, dtype=np.int32),
