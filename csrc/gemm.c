@@ -26,7 +26,12 @@
 #define FA_GEMM_L2 (256L * 1024)  /* a packed K block of op(B) at most this big */
 #endif
 #ifndef FA_GEMM_INPLACE
-#define FA_GEMM_INPLACE (64L * 1024) /* op(B) = B read in place up to this size */
+/* op(B) = B read in place up to this size.  96 KB takes in T1's weight
+ * gradient X^T dZ1 (dZ1 200 x 100 float32, 80 KB): packing it cost more than
+ * the 8 row tiles gain from reading packed panels (tools/bench_gemm.py,
+ * 13.8 -> 12.6 us); T2's 100 KB and 128 KB operands stay packed (no gain
+ * measured for them, and 256 KB was slower). */
+#define FA_GEMM_INPLACE (96L * 1024)
 #endif
 
 /* rows of an AVX-512 register tile: 8 x 2 zmm accumulators (tools/bench_gemm.py) */

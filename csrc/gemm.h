@@ -34,7 +34,7 @@
  * registers and store only their own rows, edge columns are loaded masked
  * and stored with narrower stores.  No packing of A.  op(B) is packed into
  * zero-padded panels of K x 16 (K x 8) when it is B^T (8x8 / 4x4 register
- * transposes) or when B is larger than 64 KB; a smaller B is read in place
+ * transposes) or when B is larger than 96 KB; a smaller B is read in place
  * and only its partial last panel is copied.  With beta == 0, K is cut into
  * balanced blocks of at most 256 and N into blocks so that a packed K block
  * of op(B) stays within 256 KB of L2; a row tile of A stays in L1 while it
