@@ -420,15 +420,27 @@ FA_INLINE REAL FN(fwd_mish)(REAL x, PAR p) {
     REAL t = FN(sel_)(tail, FN(sel_)(e == 0, 0, q * (1 + err)), q);
     return FN(sel_)(x > 20, x, FN(sel_)(t == 0, 0, x * t * FN(sel_)(tail, FA_K_SCALE, 1)));
 }
+/* The slope t + x sigma(x) 4 (n + 1) / (n + 2)^2 is e F(e, x) with
+ * F = (e + 2) / d + 4 x (n + 1) / ((1 + e) d^2), d = n + 2: two divisions,
+ * and the factor e can be taken scaled.  Below FA_TAIL the slope, about
+ * (1 + x) e^x, is still normal where e^x no longer is (float32: x < -87.3;
+ * an unscaled e^x lost bits there, 4e-6 relative error at x = -91.6, found
+ * by bench/peer_accuracy.py): there e is taken times 2^M as in
+ * gated_sigmoid, and scaled back last; F needs e only to first order. */
 FA_INLINE REAL FN(slope_mish)(REAL x, PAR p) {
     (void)p;
-    REAL e = EXP(x > 20 ? 20 : x);
+    int tail = x < FA_TAIL;
+    REAL xs = FN(sel_)(tail, x + FA_K_HI, FN(sel_)(x > 20, 20, x));
+    REAL err = FN(sel_)(tail, (x - (xs - FA_K_HI)) + FA_K_LO, 0);
+    REAL es = EXP(xs);                       /* e^x, times 2^M in the tail */
+    REAL e = FN(sel_)(tail, es * FA_K_SCALE, es);
     REAL n = e * (e + 2);
     REAL d = n + 2;
-    REAL t = n / d;
-    REAL sig = e / (1 + e);
-    REAL g = sig * 4 * (n + 1) / (d * d);
-    return x > 20 ? 1 : t + (g == 0 ? 0 : x * g);
+    REAL f = (e + 2) / d + 4 * x * (n + 1) / ((1 + e) * (d * d));
+    REAL v = es * f;
+    /* (at x = -inf, es = 0 and f, err are NaN: 0 is the limit) */
+    REAL slope = FN(sel_)(es == 0, 0, (v + v * err) * FN(sel_)(tail, FA_K_SCALE, 1));
+    return FN(sel_)(x > 20, 1, slope);
 }
 
 /* hardswish x clip(x + 3, 0, 6) / 6 */
