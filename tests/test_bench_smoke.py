@@ -108,3 +108,19 @@ def test_target_rows():
             for d, v, _, ok in B.check_targets([rec("relu", 1e-6, 4e-6), rec("gelu", 4e-6, 2.5e-6)])}
     assert rows["slowest call"] == (pytest.approx(4.0), False)            # 4 us > 1.5 us
     assert rows["slowest call / roofline call"] == (pytest.approx(1.6), True)  # 1.6 <= 1.5/0.8
+
+
+def test_peer_accuracy_script(capsys):
+    """bench/peer_accuracy.py runs, and fastact keeps the accuracy rule there."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / "peer_accuracy.py"
+    spec = importlib.util.spec_from_file_location("peer_accuracy", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--activations", "mish,log_softmax", "--dtypes", "float32,float64"])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| mish")
+            or r.startswith("| log_softmax")]
+    ours = [r for r in rows if "| fastact |" in r]
+    assert len(ours) == 6                     # mish fwd + bwd, log_softmax fwd; 2 dtypes
+    assert not any("✗" in r for r in ours), ours
