@@ -53,6 +53,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fastact import _mlp_validation as _params
 from fastact._blas_threads import single_threaded_blas as _single_threaded_blas
 from fastact._kernels import Activation
+from fastact._labels import binarize_labels, fit_label_binarizer
 from fastact._mlp_core import Network, shuffle_rows
 from fastact._optimizers import AdamOptimizer, SGDOptimizer
 
@@ -1021,8 +1022,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         #    1            1         1        check compat warm_start
         #    1            0         1        check compat last fit
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = fit_label_binarizer(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -1041,7 +1041,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
         # This downcast to bool is to prevent upcasting when working with
         # float32 data
-        y = self._label_binarizer.transform(y).astype(bool)
+        y = binarize_labels(self._label_binarizer, y)
         return X, y
 
     def _output_to_prediction(self, y_pred):
