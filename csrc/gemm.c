@@ -226,10 +226,24 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
         switch (fa_gemm_isa()) {                                                          \
         case 2:                                                                           \
             return gemm_##SFX##_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,   \
-                                       ldc, n_threads);                                   \
+                                       ldc, n_threads, NULL);                             \
         case 1:                                                                           \
             return gemm_##SFX##_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, \
-                                     n_threads);                                          \
+                                     n_threads, NULL);                                    \
+        default:                                                                          \
+            return 0;                                                                     \
+        }                                                                                 \
+    }                                                                                     \
+    int fa_gemm_ep_##SFX(char ta, char tb, int M, int N, int K, const REAL_T *A, int lda,  \
+                         const REAL_T *B, int ldb, REAL_T *C, int ldc, int n_threads,     \
+                         fa_gemm_epilogue *ep) {                                          \
+        switch (fa_gemm_isa()) {                                                          \
+        case 2:                                                                           \
+            return gemm_##SFX##_avx512(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc,     \
+                                       n_threads, ep);                                    \
+        case 1:                                                                           \
+            return gemm_##SFX##_avx2(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc,       \
+                                     n_threads, ep);                                      \
         default:                                                                          \
             return 0;                                                                     \
         }                                                                                 \
@@ -263,6 +277,11 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_MASK(n) \
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_RELU(t) \
+    _mm256_blendv_ps((t), _mm256_setzero_ps(), _mm256_cmp_ps((t), _mm256_setzero_ps(), _CMP_LT_OQ))
+#define V_STEP(y) \
+    _mm256_and_ps(_mm256_cmp_ps((y), _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_set1_ps(1.0f))
 #include "gemm_impl.h" /* which undefines the macros above */
 
 /* ---- float, avx512 ---- */
@@ -283,6 +302,13 @@ FA_GEMM_AVX2_INLINE void fa_gemm_pstore_f64(double *p, __m256d v, int n) {
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define V_RELU(t) \
+    _mm512_mask_mov_ps((t), _mm512_cmp_ps_mask((t), _mm512_setzero_ps(), _CMP_LT_OQ), \
+                       _mm512_setzero_ps())
+#define V_STEP(y) \
+    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((y), _mm512_setzero_ps(), _CMP_GT_OQ), \
+                        _mm512_set1_ps(1.0f))
 #include "gemm_impl.h" /* which undefines the macros above */
 
 FA_GEMM_DISPATCH(f32, float)
@@ -321,6 +347,11 @@ FA_GEMM_DISPATCH(f32, float)
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
 #define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_ADD(a, b) _mm256_add_pd((a), (b))
+#define V_RELU(t) \
+    _mm256_blendv_pd((t), _mm256_setzero_pd(), _mm256_cmp_pd((t), _mm256_setzero_pd(), _CMP_LT_OQ))
+#define V_STEP(y) \
+    _mm256_and_pd(_mm256_cmp_pd((y), _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(1.0))
 #include "gemm_impl.h" /* which undefines the macros above */
 
 /* ---- double, avx512 ---- */
@@ -341,6 +372,13 @@ FA_GEMM_DISPATCH(f32, float)
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
 #define V_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#define V_ADD(a, b) _mm512_add_pd((a), (b))
+#define V_RELU(t) \
+    _mm512_mask_mov_pd((t), _mm512_cmp_pd_mask((t), _mm512_setzero_pd(), _CMP_LT_OQ), \
+                       _mm512_setzero_pd())
+#define V_STEP(y) \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask((y), _mm512_setzero_pd(), _CMP_GT_OQ), \
+                        _mm512_set1_pd(1.0))
 #include "gemm_impl.h" /* which undefines the macros above */
 
 FA_GEMM_DISPATCH(f64, double)
@@ -373,6 +411,22 @@ int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const doubl
                 const double *B, int ldb, double beta, double *C, int ldc, int n_threads) {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
     (void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)n_threads;
+    return 0;
+}
+
+int fa_gemm_ep_f32(char ta, char tb, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float *C, int ldc, int n_threads,
+                   fa_gemm_epilogue *ep) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)C, (void)ldc, (void)n_threads, (void)ep;
+    return 0;
+}
+
+int fa_gemm_ep_f64(char ta, char tb, int M, int N, int K, const double *A, int lda,
+                   const double *B, int ldb, double *C, int ldc, int n_threads,
+                   fa_gemm_epilogue *ep) {
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)C, (void)ldc, (void)n_threads, (void)ep;
     return 0;
 }
 

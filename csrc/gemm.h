@@ -71,6 +71,38 @@ int fa_gemm_f32(char ta, char tb, int M, int N, int K, float alpha, const float 
 int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
                 const double *B, int ldb, double beta, double *C, int ldc, int n_threads);
 
+/* An epilogue applied to C = op(A) op(B) (alpha 1, beta 0) as each tile is
+ * stored, so that a hidden relu layer needs no pass of its own over C:
+ *   FA_GEMM_EP_BIAS_RELU  (forward)   C = relu(C + bias), bias: N entries,
+ *       each element as fa_bias_act_forward's relu: RN(c + b), then x < 0 ? 0 : x;
+ *   FA_GEMM_EP_RELU_SLOPE (backward)  C *= [y > 0], y: relu's output (M x N,
+ *       row stride ldy), each element as fa_act_backward's relu: c * 1 or
+ *       c * 0; and, with colsum not NULL and the product on one thread,
+ *       colsum[j] = the sum of column j of the result, added row after row
+ *       from 0 as fa_act_backward_bias_grad does (summed = 1); with threads
+ *       the sums are left to the caller (summed = 0), whose order they keep.
+ * Bitwise what the GEMM followed by those kernels gives.  Only for
+ * ta = 'N' (op(A) = A). */
+enum { FA_GEMM_EP_NONE = 0, FA_GEMM_EP_BIAS_RELU = 1, FA_GEMM_EP_RELU_SLOPE = 2 };
+typedef struct {
+    int kind;
+    const void *bias;   /* BIAS_RELU: N entries of C's dtype */
+    const void *y;      /* RELU_SLOPE: M x N of C's dtype, row stride ldy */
+    int ldy;
+    void *colsum;       /* RELU_SLOPE: N entries, or NULL */
+    int summed;         /* out: 1 when colsum holds the column sums */
+} fa_gemm_epilogue;
+
+/* fa_gemm_* with alpha = 1, beta = 0 and an epilogue (ep may be NULL: none).
+ * Returns as fa_gemm_*; 0 (declined, nothing written) also for ta != 'N'
+ * with an epilogue. */
+int fa_gemm_ep_f32(char ta, char tb, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, float *C, int ldc, int n_threads,
+                   fa_gemm_epilogue *ep);
+int fa_gemm_ep_f64(char ta, char tb, int M, int N, int K, const double *A, int lda,
+                   const double *B, int ldb, double *C, int ldc, int n_threads,
+                   fa_gemm_epilogue *ep);
+
 /* 1 when the AVX2+FMA kernels can run here (fa_gemm_* never declines for the
  * CPU's sake then) */
 int fa_gemm_available(void);

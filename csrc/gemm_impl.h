@@ -19,6 +19,12 @@ typedef struct {
     const REAL *bp;         /* packed panels of op(B), panel p at bp + p*K*NR, or NULL */
     const REAL *edge;       /* the packed partial last panel when bp is NULL, or NULL */
     int kc, nc;             /* K block, N block (a multiple of NR unless it is N) */
+    int ep;                 /* FA_GEMM_EP_* (gemm.h) */
+    const REAL *ebias;      /* BIAS_RELU: the bias */
+    const REAL *ey;         /* RELU_SLOPE: relu's output, row stride ldey */
+    ptrdiff_t ldey;
+    REAL *esum;             /* RELU_SLOPE with sums: the column sums */
+    int esums;              /* 1: add the results' columns into esum */
 } FN(gemm_ctx);
 
 /* ---------------------------------------------------------------------- */
@@ -32,11 +38,12 @@ typedef struct {
  * k, pb between panels; all NV*VL lanes of b are readable (packed panels
  * are zero-padded).  first: start from 0, else from the raw partial sums in
  * C.  last: apply alpha/beta and store, else store the raw partial sums. */
-GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, int kc,
-                           const REAL *restrict a, ptrdiff_t lda, const REAL *restrict b,
-                           ptrdiff_t kb, ptrdiff_t pb, int np, REAL *restrict c,
-                           ptrdiff_t ldc, VI cmask, int nrem, int first, int last,
-                           REAL alpha, REAL beta) {
+GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, const int EP, int rows,
+                           int kc, const REAL *restrict a, ptrdiff_t lda,
+                           const REAL *restrict b, ptrdiff_t kb, ptrdiff_t pb, int np,
+                           REAL *restrict c, ptrdiff_t ldc, VI cmask, int nrem, int first,
+                           int last, REAL alpha, REAL beta, const REAL *ebias,
+                           const REAL *ey, ptrdiff_t ldey, REAL *esum, int esums) {
     const REAL *ar[MR];
     /* op(A)[i+r, k] at ar[r] + k (A[i+r, k]) or ar[r] + k*lda (A[k, i+r]) */
 #pragma GCC unroll 16
@@ -46,7 +53,7 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, i
     }
     const VT va = V_SET1(alpha), vb = V_SET1(beta);
     const int scale = last && alpha != 1, add = last && beta != 0;
-    for (int p = 0; p < np; p++, b += pb, c += NR) {
+    for (int p = 0; p < np; p++, b += pb, c += NR, ebias += NR, ey += NR, esum += NR) {
         VT acc[MR][2];
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++)
@@ -73,6 +80,18 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, i
                 if (NV > 1) acc[r][1] = V_FMA(av, b1, acc[r][1]);
             }
         }
+        /* the epilogue's operands of this panel (EP only runs with last) */
+        VT eb[2] = {V_ZERO(), V_ZERO()}, es[2] = {V_ZERO(), V_ZERO()};
+        const int sum = EP == FA_GEMM_EP_RELU_SLOPE && last && esums;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            if (EP == FA_GEMM_EP_BIAS_RELU && last)
+                eb[v] = CM && v == NV - 1 ? V_MLOAD(ebias + v * VL, cmask)
+                                          : V_LOAD(ebias + v * VL);
+            if (sum)
+                es[v] = CM && v == NV - 1 ? V_MLOAD(esum + v * VL, cmask)
+                                          : V_LOAD(esum + v * VL);
+        }
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             if (r >= rows) break;
@@ -81,6 +100,12 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, i
                 REAL *cp = c + r * ldc + v * VL;
                 VT t = acc[r][v];
                 if (scale) t = V_MUL(va, t);
+                if (EP == FA_GEMM_EP_BIAS_RELU && last) t = V_RELU(V_ADD(t, eb[v]));
+                if (EP == FA_GEMM_EP_RELU_SLOPE && last) {
+                    const REAL *yp = ey + r * ldey + v * VL;
+                    t = V_MUL(t, V_STEP(CM && v == NV - 1 ? V_MLOAD(yp, cmask) : V_LOAD(yp)));
+                    if (sum) es[v] = V_ADD(es[v], t);     /* row after row */
+                }
                 if (CM && v == NV - 1) {
                     if (add) t = V_FMA(vb, V_MLOAD(cp, cmask), t);
                     V_PSTORE(cp, t, nrem);
@@ -90,22 +115,30 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, int rows, i
                 }
             }
         }
+        if (sum)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                if (CM && v == NV - 1)
+                    V_PSTORE(esum + v * VL, es[v], nrem);
+                else
+                    V_STORE(esum + v * VL, es[v]);
+            }
     }
 }
 
 /* the full panels, then the partial one (ncols < NR columns) */
-#define FA_TILE_CALL(NV, CM, AT, bb, kbb, pbb, np, cc)                                     \
-    FN(tiles)(NV, CM, AT, rows, kc, a, lda, bb, kbb, pbb, np, cc, ldc, cmask, nrem, first, \
-              last, al, be)
-#define FA_TILES(AT)                                                     \
-    do {                                                                 \
-        if (nfull) FA_TILE_CALL(2, 0, AT, b, kb, pb, nfull, c);          \
-        if (ncols > VL)                                                  \
-            FA_TILE_CALL(2, 1, AT, b_part, NR, 0, 1, c_part);            \
-        else if (ncols == VL)                                            \
-            FA_TILE_CALL(1, 0, AT, b_part, NR, 0, 1, c_part);            \
-        else if (ncols > 0)                                              \
-            FA_TILE_CALL(1, 1, AT, b_part, NR, 0, 1, c_part);            \
+#define FA_TILE_CALL(NV, CM, AT, EP, bb, kbb, pbb, np, cc, j)                              \
+    FN(tiles)(NV, CM, AT, EP, rows, kc, a, lda, bb, kbb, pbb, np, cc, ldc, cmask, nrem,   \
+              first, last, al, be, x->ebias + (j), ey_row + (j), x->ldey, esum + (j), x->esums)
+#define FA_TILES(AT, EP)                                                         \
+    do {                                                                         \
+        if (nfull) FA_TILE_CALL(2, 0, AT, EP, b, kb, pb, nfull, c, jc);          \
+        if (ncols > VL)                                                          \
+            FA_TILE_CALL(2, 1, AT, EP, b_part, NR, 0, 1, c_part, jp);            \
+        else if (ncols == VL)                                                    \
+            FA_TILE_CALL(1, 0, AT, EP, b_part, NR, 0, 1, c_part, jp);            \
+        else if (ncols > 0)                                                      \
+            FA_TILE_CALL(1, 1, AT, EP, b_part, NR, 0, 1, c_part, jp);            \
     } while (0)
 
 /* rows [m0, m1) x panels [p0, p1) of C: N blocks, K blocks, row tiles (A's
@@ -142,10 +175,18 @@ GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int
                                       : x->A + (ptrdiff_t)i * x->lda + pc;
                 REAL *c = x->C + (ptrdiff_t)i * ldc + jc, *c_part = c + nfull * NR;
                 const ptrdiff_t lda = x->lda;
+                /* the epilogue's pointers, offset by the column in FA_TILE_CALL
+                 * (unused, and not dereferenced, without an epilogue) */
+                const REAL *ey_row = x->ey + (ptrdiff_t)i * x->ldey;
+                REAL *esum = x->esum;
                 if (x->at)
-                    FA_TILES(1);
+                    FA_TILES(1, FA_GEMM_EP_NONE);
+                else if (x->ep == FA_GEMM_EP_BIAS_RELU)
+                    FA_TILES(0, FA_GEMM_EP_BIAS_RELU);
+                else if (x->ep == FA_GEMM_EP_RELU_SLOPE)
+                    FA_TILES(0, FA_GEMM_EP_RELU_SLOPE);
                 else
-                    FA_TILES(0);
+                    FA_TILES(0, FA_GEMM_EP_NONE);
             }
         }
     }
@@ -211,16 +252,48 @@ static void FN(gemm_scale)(int M, int N, REAL beta, REAL *C, ptrdiff_t ldc) {
     }
 }
 
+/* The epilogue (gemm.h) of C = A op(B), for K == 0 (C = 0 before it) */
+static void FN(gemm_epilogue_only)(int M, int N, REAL *C, int ldc, fa_gemm_epilogue *ep) {
+    const REAL *bias = (const REAL *)ep->bias, *y = (const REAL *)ep->y;
+    REAL *colsum = ep->kind == FA_GEMM_EP_RELU_SLOPE ? (REAL *)ep->colsum : NULL;
+    for (int j = 0; colsum && j < N; j++) colsum[j] = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            REAL *c = C + (ptrdiff_t)i * ldc + j;
+            if (ep->kind == FA_GEMM_EP_BIAS_RELU) {
+                REAL t = *c + bias[j];
+                *c = t < 0 ? 0 : t;
+            } else {
+                *c = *c * (y[(ptrdiff_t)i * ep->ldy + j] > 0 ? (REAL)1 : (REAL)0);
+                if (colsum) colsum[j] += *c;
+            }
+        }
+    ep->summed = colsum != NULL;
+}
+
 GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alpha,
                                 const REAL *A, int lda, const REAL *B, int ldb, REAL beta,
-                                REAL *C, int ldc, int n_threads) {
+                                REAL *C, int ldc, int n_threads, fa_gemm_epilogue *ep) {
     int at = fa_gemm_trans(ta), bt = fa_gemm_trans(tb);
     if (at < 0 || bt < 0 || M < 0 || N < 0 || K < 0) return 0;
     if (lda < fa_gemm_max1(at ? M : K) || ldb < fa_gemm_max1(bt ? K : N) || ldc < fa_gemm_max1(N))
         return 0;
-    if (M == 0 || N == 0) return 1;
+    const int epk = ep ? ep->kind : FA_GEMM_EP_NONE;
+    if (epk != FA_GEMM_EP_NONE) {
+        if (at || alpha != 1 || beta != 0) return 0;
+        if (epk == FA_GEMM_EP_RELU_SLOPE && ep->ldy < fa_gemm_max1(N)) return 0;
+        ep->summed = 0;
+    }
+    if (M == 0 || N == 0) {
+        if (epk == FA_GEMM_EP_RELU_SLOPE && ep->colsum) {
+            for (int j = 0; j < N; j++) ((REAL *)ep->colsum)[j] = 0;
+            ep->summed = 1;
+        }
+        return 1;
+    }
     if (K == 0 || alpha == 0) {
         FN(gemm_scale)(M, N, beta, C, ldc);
+        if (epk != FA_GEMM_EP_NONE) FN(gemm_epilogue_only)(M, N, C, ldc, ep);
         return 1;
     }
 
@@ -230,6 +303,13 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
     x.alpha = alpha, x.beta = beta;
     x.A = A, x.B = B, x.C = C;
     x.lda = lda, x.ldb = ldb, x.ldc = ldc;
+    /* unused epilogue pointers point into C (offsets stay inside it) */
+    x.ep = epk;
+    x.ebias = epk == FA_GEMM_EP_BIAS_RELU ? (const REAL *)ep->bias : C;
+    x.ey = epk == FA_GEMM_EP_RELU_SLOPE ? (const REAL *)ep->y : C;
+    x.ldey = epk == FA_GEMM_EP_RELU_SLOPE ? ep->ldy : 0;
+    x.esum = C;
+    x.esums = 0;
 
     /* K blocks of at most FA_GEMM_KC, balanced; none when C must be read */
     int nkb = beta != 0 ? 1 : (K + FA_GEMM_KC - 1) / FA_GEMM_KC;
@@ -265,6 +345,13 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
     x.bp = pack ? buf : NULL;
     x.edge = pack_edge ? buf : NULL;
 
+    /* column sums in the epilogue on one thread only (row after row) */
+    if (epk == FA_GEMM_EP_RELU_SLOPE && ep->colsum && nt <= 1) {
+        x.esum = (REAL *)ep->colsum;
+        x.esums = 1;
+        for (int j = 0; j < N; j++) x.esum[j] = 0;
+        ep->summed = 1;
+    }
     if (nt <= 1) {
         if (pack)
             for (int p = 0; p < npanels; p++)
@@ -328,6 +415,9 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
 #undef V_SET1
 #undef V_FMA
 #undef V_MUL
+#undef V_ADD
+#undef V_RELU
+#undef V_STEP
 #undef V_MASK
 #undef FN
 #undef MR

@@ -60,6 +60,7 @@ cdef extern from "fastact.h" nogil:
     const char *fa_kind_names[]
     const int fa_slope_from_input[]
     fa_kind FA_IDENTITY
+    fa_kind FA_RELU
 
     void fa_prelu_forward_f32(const float *x, float *out, const float *alpha, size_t rows, size_t cols, int nt)
     void fa_prelu_forward_f64(const double *x, double *out, const double *alpha, size_t rows, size_t cols, int nt)
@@ -88,6 +89,17 @@ cdef extern from "gemm.h" nogil:
     int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda, const double *B, int ldb, double beta, double *C, int ldc, int n_threads)
     int fa_gemm_isa()
     void fa_gemm_test_fail_alloc(int on)
+    ctypedef struct fa_gemm_epilogue:
+        int kind
+        const void *bias
+        const void *y
+        int ldy
+        void *colsum
+        int summed
+    int FA_GEMM_EP_BIAS_RELU
+    int FA_GEMM_EP_RELU_SLOPE
+    int fa_gemm_ep_f32(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int n_threads, fa_gemm_epilogue *ep)
+    int fa_gemm_ep_f64(char ta, char tb, int M, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc, int n_threads, fa_gemm_epilogue *ep)
 
 
 cdef extern from "mt_shuffle.h" nogil:
@@ -212,6 +224,52 @@ cdef inline int _gemm(char ta, char tb, int M, int N, int K, floating alpha,
     if done == 0:
         _blas_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
     return 0
+
+
+# A hidden relu layer (no dropout) takes its bias + activation forward, and
+# its slope and intercept gradient backward, in the epilogue of the product
+# that writes it (gemm.h), bitwise as the separate passes: those passes read
+# and wrote the (batch x width) block again, ~8% of a T1 fit together.
+cdef bint _fuse_relu = True
+
+
+def _set_relu_epilogues(bint on):
+    """For tests: train with (True) or without the GEMM epilogues."""
+    global _fuse_relu
+    _fuse_relu = on
+
+
+cdef inline int _gemm_relu(char tb, int M, int N, int K, const floating *A, int lda,
+                           const floating *B, int ldb, floating *C, int ldc, int nt, int kind,
+                           const floating *bias, const floating *y, floating *colsum) noexcept nogil:
+    """C = A op(B) with a relu epilogue of gemm.h (kind), y with row stride
+    N.  Returns 2 when the epilogue ran and made the column sums too, 1 when
+    it ran without them (threads: the caller sums), 0 when C holds the plain
+    product only (no epilogue here, or BLAS: the caller runs the passes),
+    -1 when the GEMM found no memory (C not written)."""
+    cdef fa_gemm_epilogue ep
+    cdef int done
+    if not _fuse_relu:
+        return _gemm(c'N', tb, M, N, K, <floating>1, A, lda, B, ldb, <floating>0, C, ldc, nt)
+    ep.kind = kind
+    ep.bias = bias
+    ep.y = y
+    ep.ldy = N
+    ep.colsum = colsum
+    ep.summed = 0
+    if floating is float:
+        done = fa_gemm_ep_f32(c'N', tb, M, N, K, A, lda, B, ldb, C, ldc, nt, &ep)
+    else:
+        done = fa_gemm_ep_f64(c'N', tb, M, N, K, A, lda, B, ldb, C, ldc, nt, &ep)
+    if done < 0:
+        return -1
+    if done == 0:
+        return _gemm(c'N', tb, M, N, K, <floating>1, A, lda, B, ldb, <floating>0, C, ldc, nt)
+    return 2 if ep.summed else 1
+
+
+cdef inline bint _relu_fusable(Layer *ly) noexcept nogil:
+    return ly.pattern == PAT_ELEMENTWISE and ly.kind == FA_RELU and ly.keep >= 1.0
 
 
 # Inference multiplies with fastact's GEMM where its AVX-512 kernels run: on
@@ -494,8 +552,11 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef floating *target
     cdef double total, loss
     cdef int nt = net.n_threads
-    cdef bint contiguous
+    cdef bint contiguous, fuse
     cdef uint64_t key, first
+    cdef int done
+    cdef const floating *a_in
+    cdef Py_ssize_t lda_in
 
     # -- the batch: input rows (read in place when consecutive), targets, weights
     if not d.sparse:
@@ -530,23 +591,29 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     for l in range(n_layers):
         ly = &L[l]
         z = <floating *>ly.pre
-        if l == 0:
-            if d.sparse:
-                _csr_forward(d, rows, 0, B, P + ly.w_off, ly.fan_out, z)
-            else:
-                if _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>nf, <floating>1, A0,
-                         <int>lda0, P + ly.w_off, <int>ly.fan_out, <floating>0, z,
-                         <int>ly.fan_out, nt) < 0:
-                    return STEP_NO_MEMORY
+        # a hidden relu layer: bias and relu in the product's epilogue
+        fuse = l < n_layers - 1 and _relu_fusable(ly)
+        if l == 0 and d.sparse:
+            _csr_forward(d, rows, 0, B, P + ly.w_off, ly.fan_out, z)
+            done = 0
         else:
-            prev = &L[l - 1]
-            if _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
-                     <floating *>prev.out, <int>ly.fan_in, P + ly.w_off, <int>ly.fan_out,
-                     <floating>0, z, <int>ly.fan_out, nt) < 0:
+            a_in = A0 if l == 0 else <const floating *>L[l - 1].out
+            lda_in = lda0 if l == 0 else ly.fan_in
+            if fuse:
+                done = _gemm_relu(c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, a_in,
+                                  <int>lda_in, P + ly.w_off, <int>ly.fan_out, z,
+                                  <int>ly.fan_out, nt, FA_GEMM_EP_BIAS_RELU, P + ly.b_off,
+                                  NULL, NULL)
+            else:
+                done = _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
+                             a_in, <int>lda_in, P + ly.w_off, <int>ly.fan_out, <floating>0, z,
+                             <int>ly.fan_out, nt)
+            if done < 0:
                 return STEP_NO_MEMORY
         if l == n_layers - 1:
             break
-        _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
+        if not (fuse and done > 0):
+            _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
         if ly.keep < 1.0:
             # the chunk's masks start where its first row is in the whole batch
             key = mlp_mix64(net.seed ^ mlp_mix64(net.step * 4096 + <uint64_t>l))
@@ -599,18 +666,29 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
                  <floating *>prev.out, <int>ly.fan_in, z, <int>ly.fan_out, <floating>0,
                  G + ly.w_off, <int>ly.fan_out, nt) < 0:
             return STEP_NO_MEMORY
-        # d loss / d prev.out = delta W^T
+        # d loss / d prev.out = delta W^T (a relu layer: times its slope, and
+        # the intercept gradient, in the product's epilogue)
         target = <floating *>(prev.dpost if prev.pattern == PAT_MAXOUT else prev.delta)
-        if _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
-                 <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,
-                 <int>ly.fan_in, nt) < 0:
+        if _relu_fusable(prev):
+            done = _gemm_relu(c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, z,
+                              <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, target,
+                              <int>ly.fan_in, nt, FA_GEMM_EP_RELU_SLOPE, NULL,
+                              <const floating *>prev.act, G + prev.b_off)
+        else:
+            done = _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
+                         <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,
+                         <int>ly.fan_in, nt)
+        if done < 0:
             return STEP_NO_MEMORY
         if prev.keep < 1.0:
             if floating is float:
                 mlp_mul_inplace_f32(target, <float *>prev.mask, B * prev.width)
             else:
                 mlp_mul_inplace_f64(target, <double *>prev.mask, B * prev.width)
-        _hidden_backward(prev, G, B, nt)
+        if _relu_fusable(prev) and done == 1:   # slope applied; the sums, in row order
+            _act_bwd_bias(FA_IDENTITY, NULL, target, target, G + prev.b_off, B, ly.fan_in, nt)
+        elif not (_relu_fusable(prev) and done == 2):
+            _hidden_backward(prev, G, B, nt)
     return STEP_OK
 
 

@@ -46,6 +46,6 @@ def test_gemm_check(tmp_path):
         pytest.skip(out.strip())
     assert "ALL PASS" in out, out
     for sfx in ("f32", "f64"):
-        for group in ("shapes", "NaN/inf", "K=0", "n_threads"):
+        for group in ("shapes", "NaN/inf", "K=0", "n_threads", "epilogues"):
             assert any(line.startswith("%s %s" % (sfx, group)) and line.endswith("PASS")
                        for line in out.splitlines()), out

@@ -73,6 +73,42 @@ def test_threaded_gemm_gives_the_weights_of_one_thread(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [
+    dict(hidden_layer_sizes=(64, 32)),
+    dict(hidden_layer_sizes=(256, 128)),                 # threaded products (2 threads)
+    dict(hidden_layer_sizes=(40, 30), activation=["relu", "tanh"]),
+    dict(hidden_layer_sizes=(40, 30), dropout=[0.0, 0.2]),
+    dict(hidden_layer_sizes=(40,), solver="lbfgs"),
+    dict(hidden_layer_sizes=(40,), sparse=True),
+    dict(hidden_layer_sizes=(40, 20), regressor=True),
+], ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_relu_epilogues_change_no_bit(dtype, kw):
+    """Bias + relu forward and relu's slope + intercept gradient backward,
+    taken in the epilogue of the GEMMs: the same weights and loss curve,
+    bitwise, as the separate passes (1 and 2 threads)."""
+    from fastact import _mlp_core
+    kw = dict(kw)
+    X, y = _digits(dtype)
+    if kw.pop("sparse", False):
+        X = sp.csr_matrix(X)
+    cls = MLPRegressor if kw.pop("regressor", False) else MLPClassifier
+    if cls is MLPRegressor:
+        y = y.astype(dtype) / 9
+    runs = []
+    for fused, threads in ((True, 1), (False, 1), (True, 2)):
+        _mlp_core._set_relu_epilogues(fused)
+        try:
+            with threadpool_limits(threads):
+                est = cls(max_iter=3, random_state=0, **kw).fit(X, y)
+        finally:
+            _mlp_core._set_relu_epilogues(True)
+        runs.append((_params(est), list(getattr(est, "loss_curve_", [est.loss_]))))
+    for w, curve in runs[1:]:
+        np.testing.assert_array_equal(w, runs[0][0])
+        assert curve == runs[0][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kw", [dict(), dict(solver="sgd", nesterovs_momentum=True)])
 def test_threaded_optimizer_and_gather_give_the_run_of_one_thread(dtype, kw):
     """Enough parameters (> 2^16) that the optimizer update is shared among

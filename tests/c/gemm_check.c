@@ -57,6 +57,10 @@ static long failures = 0;
     do {                                         \
         if (failures++ < 20) printf(__VA_ARGS__); \
     } while (0)
+#define CHECK(cond, ...)          \
+    do {                          \
+        if (!(cond)) FAIL(__VA_ARGS__); \
+    } while (0)
 
 static const int SIZES[] = {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 147, 200, 257};
 #define NSIZES ((int)(sizeof SIZES / sizeof SIZES[0]))
@@ -433,11 +437,98 @@ static void F(check_threads)(void) {
     printf("%s n_threads 1/2/3/8 bitwise: %s\n", NAME, failures == before ? "PASS" : "FAIL");
 }
 
+/* fa_gemm_ep_*: C = A op(B), then relu(C + bias) or C * [y > 0] with the
+ * column sums added row after row, all bitwise as the separate passes; the
+ * sums are made on one thread only (summed says so); ta = 'T' declines. */
+static void F(one_epilogue)(int kind, char tb, int M, int N, int K, int nt, long *count) {
+    F(case_t) t = {'N', tb, M, N, K, 0, 0, 0, 1, 0, NULL, NULL, NULL, NULL};
+    t.lda = F(pick_ld)(K);
+    t.ldb = F(pick_ld)(tb == 'T' ? K : N);
+    t.ldc = F(pick_ld)(N);
+    F(alloc)(&t);
+    REAL *bias = malloc(((size_t)N + 1) * sizeof(REAL));
+    REAL *y = malloc(((size_t)M * N + 1) * sizeof(REAL));
+    REAL *sums = malloc(((size_t)N + 2) * sizeof(REAL));
+    for (int j = 0; j < N; j++) bias[j] = (REAL)urand();
+    for (size_t i = 0; i < (size_t)M * N; i++) {
+        double u = urand();
+        y[i] = u < -0.8 ? (REAL)NAN : u < -0.2 ? (REAL)0 : (REAL)u;  /* <= 0, NaN, > 0 */
+    }
+    for (int j = 0; j < N + 2; j++) sums[j] = (REAL)-777.0;
+    fa_gemm_epilogue ep = {kind, bias, y, N, sums, -1};
+    int done = CAT(fa_gemm_ep, SFX)('N', tb, M, N, K, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, nt,
+                                    &ep);
+    CHECK(done == 1, "%s epilogue %d %c M=%d N=%d K=%d nt=%d: returned %d\n", NAME, kind, tb,
+          M, N, K, nt, done);
+    int summed = kind == FA_GEMM_EP_RELU_SLOPE && ep.summed == 1;
+    CHECK(kind == FA_GEMM_EP_BIAS_RELU || ep.summed == 1 || nt > 1,
+          "%s epilogue: one thread did not sum\n", NAME);
+    for (int j = 0; j < N; j++) {
+        REAL s = 0;
+        for (int i = 0; i < M; i++) {
+            REAL c = F(chain)(&t, i, j), want;
+            if (kind == FA_GEMM_EP_BIAS_RELU) {
+                REAL v = c + bias[j];
+                want = v < 0 ? 0 : v;
+            } else {
+                want = c * (y[(size_t)i * N + j] > 0 ? (REAL)1 : (REAL)0);
+                s += want;
+            }
+            REAL got = t.C[(size_t)i * t.ldc + j];
+            CHECK(F(same)(got, want) && signbit(got) == signbit(want),
+                  "%s epilogue %d %c M=%d N=%d K=%d nt=%d: C[%d,%d] = %a, want %a\n", NAME,
+                  kind, tb, M, N, K, nt, i, j, (double)got, (double)want);
+        }
+        if (summed)
+            CHECK(F(same)(sums[j], s), "%s epilogue sums M=%d N=%d K=%d: [%d] = %a, want %a\n",
+                  NAME, M, N, K, j, (double)sums[j], (double)s);
+    }
+    if (!summed)
+        for (int j = 0; j < N; j++)
+            CHECK(sums[j] == (REAL)-777.0, "%s epilogue: sums written, not summed\n", NAME);
+    CHECK(sums[N] == (REAL)-777.0 && sums[N + 1] == (REAL)-777.0,
+          "%s epilogue: sums written past N\n", NAME);
+    for (int i = 0; i < M; i++)
+        for (int j = N; j < t.ldc; j++)
+            CHECK(t.C[(size_t)i * t.ldc + j] == (REAL)-12345.0, "%s epilogue: padding\n", NAME);
+    /* op(A) = A^T is declined, C untouched */
+    memcpy(t.C, t.C0, ((size_t)M * t.ldc + 1) * sizeof(REAL));
+    done = CAT(fa_gemm_ep, SFX)('T', tb, M, N, K, t.A, t.lda, t.B, t.ldb, t.C, t.ldc, nt, &ep);
+    CHECK(done == 0 && memcmp(t.C, t.C0, (size_t)M * t.ldc * sizeof(REAL)) == 0,
+          "%s epilogue with ta = T: returned %d\n", NAME, done);
+    free(bias);
+    free(y);
+    free(sums);
+    F(release)(&t);
+    ++*count;
+}
+
+static void F(check_epilogues)(void) {
+    static const int MS[] = {1, 3, 7, 8, 9, 17, 100, 147, 200};
+    static const int NS[] = {1, 5, 10, 16, 17, 33, 100};
+    static const int KS[] = {0, 1, 10, 64, 100, 300};
+    long before = failures, count = 0;
+    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_RELU_SLOPE; kind++)
+        for (int o = 0; o < 2; o++)
+            for (size_t a = 0; a < sizeof MS / sizeof MS[0]; a++)
+                for (size_t b = 0; b < sizeof NS / sizeof NS[0]; b++)
+                    for (size_t c = 0; c < sizeof KS / sizeof KS[0]; c++)
+                        F(one_epilogue)(kind, o ? 'T' : 'N', MS[a], NS[b], KS[c], 1, &count);
+    /* threads: products big enough to split (the sums are then the caller's) */
+    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_RELU_SLOPE; kind++)
+        for (int nt = 2; nt <= 3; nt++) {
+            F(one_epilogue)(kind, 'N', 200, 256, 784, nt, &count);
+            F(one_epilogue)(kind, 'T', 200, 256, 128, nt, &count);
+        }
+    printf("%s epilogues: %ld cases %s\n", NAME, count, failures == before ? "PASS" : "FAIL");
+}
+
 static void F(run)(void) {
     F(check_shapes)();
     F(check_specials)();
     F(check_degenerate)();
     F(check_threads)();
+    F(check_epilogues)();
 }
 
 #undef CAT_
