@@ -73,6 +73,8 @@ int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const doubl
 
 /* An epilogue applied to C = op(A) op(B) (alpha 1, beta 0) as each tile is
  * stored, so that a hidden relu layer needs no pass of its own over C:
+ *   FA_GEMM_EP_BIAS       (forward)   C = C + bias, bias: N entries (the
+ *       output layer's logits), each element RN(c + b);
  *   FA_GEMM_EP_BIAS_RELU  (forward)   C = relu(C + bias), bias: N entries,
  *       each element as fa_bias_act_forward's relu: RN(c + b), then x < 0 ? 0 : x;
  *   FA_GEMM_EP_RELU_SLOPE (backward)  C *= [y > 0], y: relu's output (M x N,
@@ -83,10 +85,11 @@ int fa_gemm_f64(char ta, char tb, int M, int N, int K, double alpha, const doubl
  *       the sums are left to the caller (summed = 0), whose order they keep.
  * Bitwise what the GEMM followed by those kernels gives.  Only for
  * ta = 'N' (op(A) = A). */
-enum { FA_GEMM_EP_NONE = 0, FA_GEMM_EP_BIAS_RELU = 1, FA_GEMM_EP_RELU_SLOPE = 2 };
+enum { FA_GEMM_EP_NONE = 0, FA_GEMM_EP_BIAS_RELU = 1, FA_GEMM_EP_RELU_SLOPE = 2,
+       FA_GEMM_EP_BIAS = 3 };
 typedef struct {
     int kind;
-    const void *bias;   /* BIAS_RELU: N entries of C's dtype */
+    const void *bias;   /* BIAS, BIAS_RELU: N entries of C's dtype */
     const void *y;      /* RELU_SLOPE: M x N of C's dtype, row stride ldy */
     int ldy;
     void *colsum;       /* RELU_SLOPE: N entries, or NULL */

@@ -85,7 +85,7 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, const int E
         const int sum = EP == FA_GEMM_EP_RELU_SLOPE && last && esums;
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
-            if (EP == FA_GEMM_EP_BIAS_RELU && last)
+            if ((EP == FA_GEMM_EP_BIAS_RELU || EP == FA_GEMM_EP_BIAS) && last)
                 eb[v] = CM && v == NV - 1 ? V_MLOAD(ebias + v * VL, cmask)
                                           : V_LOAD(ebias + v * VL);
             if (sum)
@@ -100,6 +100,7 @@ GEMM_INLINE void FN(tiles)(const int NV, const int CM, const int AT, const int E
                 REAL *cp = c + r * ldc + v * VL;
                 VT t = acc[r][v];
                 if (scale) t = V_MUL(va, t);
+                if (EP == FA_GEMM_EP_BIAS && last) t = V_ADD(t, eb[v]);
                 if (EP == FA_GEMM_EP_BIAS_RELU && last) t = V_RELU(V_ADD(t, eb[v]));
                 if (EP == FA_GEMM_EP_RELU_SLOPE && last) {
                     const REAL *yp = ey + r * ldey + v * VL;
@@ -183,6 +184,8 @@ GEMM_TARGET static void FN(gemm_part)(const FN(gemm_ctx) *x, int m0, int m1, int
                     FA_TILES(1, FA_GEMM_EP_NONE);
                 else if (x->ep == FA_GEMM_EP_BIAS_RELU)
                     FA_TILES(0, FA_GEMM_EP_BIAS_RELU);
+                else if (x->ep == FA_GEMM_EP_BIAS)
+                    FA_TILES(0, FA_GEMM_EP_BIAS);
                 else if (x->ep == FA_GEMM_EP_RELU_SLOPE)
                     FA_TILES(0, FA_GEMM_EP_RELU_SLOPE);
                 else
@@ -260,7 +263,9 @@ static void FN(gemm_epilogue_only)(int M, int N, REAL *C, int ldc, fa_gemm_epilo
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             REAL *c = C + (ptrdiff_t)i * ldc + j;
-            if (ep->kind == FA_GEMM_EP_BIAS_RELU) {
+            if (ep->kind == FA_GEMM_EP_BIAS) {
+                *c = *c + bias[j];
+            } else if (ep->kind == FA_GEMM_EP_BIAS_RELU) {
                 REAL t = *c + bias[j];
                 *c = t < 0 ? 0 : t;
             } else {
@@ -305,7 +310,7 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
     x.lda = lda, x.ldb = ldb, x.ldc = ldc;
     /* unused epilogue pointers point into C (offsets stay inside it) */
     x.ep = epk;
-    x.ebias = epk == FA_GEMM_EP_BIAS_RELU ? (const REAL *)ep->bias : C;
+    x.ebias = epk == FA_GEMM_EP_BIAS_RELU || epk == FA_GEMM_EP_BIAS ? (const REAL *)ep->bias : C;
     x.ey = epk == FA_GEMM_EP_RELU_SLOPE ? (const REAL *)ep->y : C;
     x.ldey = epk == FA_GEMM_EP_RELU_SLOPE ? ep->ldy : 0;
     x.esum = C;

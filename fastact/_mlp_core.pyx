@@ -98,6 +98,7 @@ cdef extern from "gemm.h" nogil:
         int summed
     int FA_GEMM_EP_BIAS_RELU
     int FA_GEMM_EP_RELU_SLOPE
+    int FA_GEMM_EP_BIAS
     int fa_gemm_ep_f32(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int n_threads, fa_gemm_epilogue *ep)
     int fa_gemm_ep_f64(char ta, char tb, int M, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc, int n_threads, fa_gemm_epilogue *ep)
 
@@ -212,7 +213,7 @@ cdef inline int _gemm(char ta, char tb, int M, int N, int K, floating alpha,
     without AVX2+FMA), single-threaded BLAS (the caller pins it).  Returns
     -1, C not written, when the GEMM cannot allocate its packing memory
     (the step then ends with STEP_NO_MEMORY), else 0."""
-    cdef int done
+    cdef int done = 0
     if M == 0 or N == 0:
         return 0
     if floating is float:
@@ -229,27 +230,28 @@ cdef inline int _gemm(char ta, char tb, int M, int N, int K, floating alpha,
 # A hidden relu layer (no dropout) takes its bias + activation forward, and
 # its slope and intercept gradient backward, in the epilogue of the product
 # that writes it (gemm.h), bitwise as the separate passes: those passes read
-# and wrote the (batch x width) block again, ~8% of a T1 fit together.
-cdef bint _fuse_relu = True
+# and wrote the (batch x width) block again, ~8% of a T1 fit together.  The
+# output layer's bias is added there too.
+cdef bint _epilogues = True
 
 
-def _set_relu_epilogues(bint on):
+def _set_gemm_epilogues(bint on):
     """For tests: train with (True) or without the GEMM epilogues."""
-    global _fuse_relu
-    _fuse_relu = on
+    global _epilogues
+    _epilogues = on
 
 
-cdef inline int _gemm_relu(char tb, int M, int N, int K, const floating *A, int lda,
+cdef inline int _gemm_ep(char tb, int M, int N, int K, const floating *A, int lda,
                            const floating *B, int ldb, floating *C, int ldc, int nt, int kind,
                            const floating *bias, const floating *y, floating *colsum) noexcept nogil:
-    """C = A op(B) with a relu epilogue of gemm.h (kind), y with row stride
-    N.  Returns 2 when the epilogue ran and made the column sums too, 1 when
-    it ran without them (threads: the caller sums), 0 when C holds the plain
-    product only (no epilogue here, or BLAS: the caller runs the passes),
-    -1 when the GEMM found no memory (C not written)."""
+    """C = A op(B) with an epilogue of gemm.h (kind), y with row stride N.
+    Returns 2 when the epilogue ran and made the column sums too, 1 when it
+    ran without them (threads: the caller sums), 0 when C holds the plain
+    product only (epilogues off, or BLAS: the caller runs the passes), -1
+    when the GEMM found no memory (C not written)."""
     cdef fa_gemm_epilogue ep
-    cdef int done
-    if not _fuse_relu:
+    cdef int done = 0
+    if not _epilogues:
         return _gemm(c'N', tb, M, N, K, <floating>1, A, lda, B, ldb, <floating>0, C, ldc, nt)
     ep.kind = kind
     ep.bias = bias
@@ -554,7 +556,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef int nt = net.n_threads
     cdef bint contiguous, fuse
     cdef uint64_t key, first
-    cdef int done
+    cdef int done = 0
     cdef const floating *a_in
     cdef Py_ssize_t lda_in
 
@@ -591,8 +593,9 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     for l in range(n_layers):
         ly = &L[l]
         z = <floating *>ly.pre
-        # a hidden relu layer: bias and relu in the product's epilogue
-        fuse = l < n_layers - 1 and _relu_fusable(ly)
+        # a hidden relu layer: bias and relu in the product's epilogue; the
+        # output layer: its bias
+        fuse = l == n_layers - 1 or _relu_fusable(ly)
         if l == 0 and d.sparse:
             _csr_forward(d, rows, 0, B, P + ly.w_off, ly.fan_out, z)
             done = 0
@@ -600,10 +603,10 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             a_in = A0 if l == 0 else <const floating *>L[l - 1].out
             lda_in = lda0 if l == 0 else ly.fan_in
             if fuse:
-                done = _gemm_relu(c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, a_in,
-                                  <int>lda_in, P + ly.w_off, <int>ly.fan_out, z,
-                                  <int>ly.fan_out, nt, FA_GEMM_EP_BIAS_RELU, P + ly.b_off,
-                                  NULL, NULL)
+                done = _gemm_ep(c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, a_in,
+                                <int>lda_in, P + ly.w_off, <int>ly.fan_out, z, <int>ly.fan_out,
+                                nt, FA_GEMM_EP_BIAS if l == n_layers - 1 else
+                                FA_GEMM_EP_BIAS_RELU, P + ly.b_off, NULL, NULL)
             else:
                 done = _gemm(c'N', c'N', <int>B, <int>ly.fan_out, <int>ly.fan_in, <floating>1,
                              a_in, <int>lda_in, P + ly.w_off, <int>ly.fan_out, <floating>0, z,
@@ -628,7 +631,8 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     # -- output layer: logits, then the fused loss turns them into d loss / d z
     ly = &L[n_layers - 1]
     z = <floating *>ly.pre
-    _bias_act(FA_IDENTITY, NULL, z, P + ly.b_off, NULL, B, no, nt)
+    if not done > 0:        # its bias, unless the product's epilogue added it
+        _bias_act(FA_IDENTITY, NULL, z, P + ly.b_off, NULL, B, no, nt)
     loss = _output_loss(net.loss, z, tb, wb, B, no, norm if norm > 0 else total)
     if norm > 0 and (net.loss == LOSS_SOFTMAX or net.loss == LOSS_LOGISTIC):
         # the fused cross-entropy kernels average over the rows they see;
@@ -670,10 +674,10 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
         # the intercept gradient, in the product's epilogue)
         target = <floating *>(prev.dpost if prev.pattern == PAT_MAXOUT else prev.delta)
         if _relu_fusable(prev):
-            done = _gemm_relu(c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, z,
-                              <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, target,
-                              <int>ly.fan_in, nt, FA_GEMM_EP_RELU_SLOPE, NULL,
-                              <const floating *>prev.act, G + prev.b_off)
+            done = _gemm_ep(c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, z,
+                            <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, target,
+                            <int>ly.fan_in, nt, FA_GEMM_EP_RELU_SLOPE, NULL,
+                            <const floating *>prev.act, G + prev.b_off)
         else:
             done = _gemm(c'N', c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, <floating>1, z,
                          <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, <floating>0, target,

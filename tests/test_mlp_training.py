@@ -82,10 +82,10 @@ def test_threaded_gemm_gives_the_weights_of_one_thread(dtype):
     dict(hidden_layer_sizes=(40,), sparse=True),
     dict(hidden_layer_sizes=(40, 20), regressor=True),
 ], ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
-def test_relu_epilogues_change_no_bit(dtype, kw):
-    """Bias + relu forward and relu's slope + intercept gradient backward,
-    taken in the epilogue of the GEMMs: the same weights and loss curve,
-    bitwise, as the separate passes (1 and 2 threads)."""
+def test_gemm_epilogues_change_no_bit(dtype, kw):
+    """Bias + relu forward, relu's slope + intercept gradient backward and the
+    output layer's bias, taken in the epilogue of the GEMMs: the same weights
+    and loss curve, bitwise, as the separate passes (1 and 2 threads)."""
     from fastact import _mlp_core
     kw = dict(kw)
     X, y = _digits(dtype)
@@ -96,12 +96,12 @@ def test_relu_epilogues_change_no_bit(dtype, kw):
         y = y.astype(dtype) / 9
     runs = []
     for fused, threads in ((True, 1), (False, 1), (True, 2)):
-        _mlp_core._set_relu_epilogues(fused)
+        _mlp_core._set_gemm_epilogues(fused)
         try:
             with threadpool_limits(threads):
                 est = cls(max_iter=3, random_state=0, **kw).fit(X, y)
         finally:
-            _mlp_core._set_relu_epilogues(True)
+            _mlp_core._set_gemm_epilogues(True)
         runs.append((_params(est), list(getattr(est, "loss_curve_", [est.loss_]))))
     for w, curve in runs[1:]:
         np.testing.assert_array_equal(w, runs[0][0])

@@ -437,7 +437,7 @@ static void F(check_threads)(void) {
     printf("%s n_threads 1/2/3/8 bitwise: %s\n", NAME, failures == before ? "PASS" : "FAIL");
 }
 
-/* fa_gemm_ep_*: C = A op(B), then relu(C + bias) or C * [y > 0] with the
+/* fa_gemm_ep_*: C = A op(B), then C + bias, relu(C + bias) or C * [y > 0] with the
  * column sums added row after row, all bitwise as the separate passes; the
  * sums are made on one thread only (summed says so); ta = 'T' declines. */
 static void F(one_epilogue)(int kind, char tb, int M, int N, int K, int nt, long *count) {
@@ -461,13 +461,15 @@ static void F(one_epilogue)(int kind, char tb, int M, int N, int K, int nt, long
     CHECK(done == 1, "%s epilogue %d %c M=%d N=%d K=%d nt=%d: returned %d\n", NAME, kind, tb,
           M, N, K, nt, done);
     int summed = kind == FA_GEMM_EP_RELU_SLOPE && ep.summed == 1;
-    CHECK(kind == FA_GEMM_EP_BIAS_RELU || ep.summed == 1 || nt > 1,
+    CHECK(kind != FA_GEMM_EP_RELU_SLOPE || ep.summed == 1 || nt > 1,
           "%s epilogue: one thread did not sum\n", NAME);
     for (int j = 0; j < N; j++) {
         REAL s = 0;
         for (int i = 0; i < M; i++) {
             REAL c = F(chain)(&t, i, j), want;
-            if (kind == FA_GEMM_EP_BIAS_RELU) {
+            if (kind == FA_GEMM_EP_BIAS) {
+                want = c + bias[j];
+            } else if (kind == FA_GEMM_EP_BIAS_RELU) {
                 REAL v = c + bias[j];
                 want = v < 0 ? 0 : v;
             } else {
@@ -508,14 +510,14 @@ static void F(check_epilogues)(void) {
     static const int NS[] = {1, 5, 10, 16, 17, 33, 100};
     static const int KS[] = {0, 1, 10, 64, 100, 300};
     long before = failures, count = 0;
-    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_RELU_SLOPE; kind++)
+    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_BIAS; kind++)
         for (int o = 0; o < 2; o++)
             for (size_t a = 0; a < sizeof MS / sizeof MS[0]; a++)
                 for (size_t b = 0; b < sizeof NS / sizeof NS[0]; b++)
                     for (size_t c = 0; c < sizeof KS / sizeof KS[0]; c++)
                         F(one_epilogue)(kind, o ? 'T' : 'N', MS[a], NS[b], KS[c], 1, &count);
     /* threads: products big enough to split (the sums are then the caller's) */
-    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_RELU_SLOPE; kind++)
+    for (int kind = FA_GEMM_EP_BIAS_RELU; kind <= FA_GEMM_EP_BIAS; kind++)
         for (int nt = 2; nt <= 3; nt++) {
             F(one_epilogue)(kind, 'N', 200, 256, 784, nt, &count);
             F(one_epilogue)(kind, 'T', 200, 256, 128, nt, &count);
