@@ -242,8 +242,8 @@ def _set_gemm_epilogues(bint on):
 
 
 cdef inline int _gemm_ep(char tb, int M, int N, int K, const floating *A, int lda,
-                           const floating *B, int ldb, floating *C, int ldc, int nt, int kind,
-                           const floating *bias, const floating *y, floating *colsum) noexcept nogil:
+                         const floating *B, int ldb, floating *C, int ldc, int nt, int kind,
+                         const floating *bias, const floating *y, floating *colsum) noexcept nogil:
     """C = A op(B) with an epilogue of gemm.h (kind), y with row stride N.
     Returns 2 when the epilogue ran and made the column sums too, 1 when it
     ran without them (threads: the caller sums), 0 when C holds the plain
