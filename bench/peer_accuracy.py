@@ -35,11 +35,13 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.exists(os.path.join(ROOT, "fastact", "__init__.py")) and ROOT not in sys.path:
-    sys.path.insert(0, ROOT)            # the in-place build of this checkout
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+try:
+    import fastact
+except ImportError:                     # not installed: the in-place build of this checkout
+    sys.path.insert(0, ROOT)
+    import fastact
+sys.path.append(os.path.join(ROOT, "tests"))
 
-import fastact  # noqa: E402
 from fastact import _bench as B  # noqa: E402
 import reference as ref  # noqa: E402  (tests/reference.py)
 
