@@ -554,7 +554,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     cdef floating *target
     cdef double total, loss
     cdef int nt = net.n_threads
-    cdef bint contiguous, fuse
+    cdef bint contiguous, fuse, out_bias_added = False
     cdef uint64_t key, first
     cdef int done = 0
     cdef const floating *a_in
@@ -614,6 +614,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
             if done < 0:
                 return STEP_NO_MEMORY
         if l == n_layers - 1:
+            out_bias_added = done > 0
             break
         if not (fuse and done > 0):
             _hidden_forward(ly, P, z, <floating *>ly.saved, <floating *>ly.act, B, nt)
@@ -631,7 +632,7 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
     # -- output layer: logits, then the fused loss turns them into d loss / d z
     ly = &L[n_layers - 1]
     z = <floating *>ly.pre
-    if not done > 0:        # its bias, unless the product's epilogue added it
+    if not out_bias_added:
         _bias_act(FA_IDENTITY, NULL, z, P + ly.b_off, NULL, B, no, nt)
     loss = _output_loss(net.loss, z, tb, wb, B, no, norm if norm > 0 else total)
     if norm > 0 and (net.loss == LOSS_SOFTMAX or net.loss == LOSS_LOGISTIC):
@@ -673,7 +674,8 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
         # d loss / d prev.out = delta W^T (a relu layer: times its slope, and
         # the intercept gradient, in the product's epilogue)
         target = <floating *>(prev.dpost if prev.pattern == PAT_MAXOUT else prev.delta)
-        if _relu_fusable(prev):
+        fuse = _relu_fusable(prev)
+        if fuse:
             done = _gemm_ep(c'T', <int>B, <int>ly.fan_in, <int>ly.fan_out, z,
                             <int>ly.fan_out, P + ly.w_off, <int>ly.fan_out, target,
                             <int>ly.fan_in, nt, FA_GEMM_EP_RELU_SLOPE, NULL,
@@ -689,10 +691,10 @@ cdef int _forward_backward(Network net, floating *P, const int64_t *rows, Py_ssi
                 mlp_mul_inplace_f32(target, <float *>prev.mask, B * prev.width)
             else:
                 mlp_mul_inplace_f64(target, <double *>prev.mask, B * prev.width)
-        if _relu_fusable(prev) and done == 1:   # slope applied; the sums, in row order
-            _act_bwd_bias(FA_IDENTITY, NULL, target, target, G + prev.b_off, B, ly.fan_in, nt)
-        elif not (_relu_fusable(prev) and done == 2):
+        if not fuse or done == 0:
             _hidden_backward(prev, G, B, nt)
+        elif done == 1:     # slope applied on threads; the sums, in row order
+            _act_bwd_bias(FA_IDENTITY, NULL, target, target, G + prev.b_off, B, ly.fan_in, nt)
     return STEP_OK
 
 
