@@ -7,7 +7,10 @@ bad input raises TypeError/ValueError with the inputs untouched.
 
 import numpy as np
 
+cimport cython
 cimport numpy as cnp
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
 from libc.stdint cimport uintptr_t
 
 from fastact._table import ACTIVATIONS, bind_params, c_params, float32_problem, lookup
@@ -74,7 +77,7 @@ cdef dict _PATTERN = {"elementwise": ELEMENTWISE, "per_feature": PER_FEATURE,
 
 cdef inline int _dtype_of(object arr, str arg) except -1:
     """0 for float32, 1 for float64; TypeError for anything else."""
-    if not isinstance(arr, np.ndarray):
+    if not cnp.PyArray_Check(arr):      # isinstance(arr, np.ndarray), without the lookups
         raise TypeError(f"{arg} must be a numpy.ndarray of float32 or float64, "
                         f"got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
@@ -86,10 +89,11 @@ cdef inline int _dtype_of(object arr, str arg) except -1:
     return 0 if t == cnp.NPY_FLOAT32 else 1
 
 
-cdef inline void _check_writable(cnp.ndarray arr, str arg) except *:
+cdef inline int _check_writable(cnp.ndarray arr, str arg) except -1:
     if not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError(f"{arg} is read-only; the kernel writes into it "
                          f"(pass a writable array{' or out=' if arg == 'x' else ''})")
+    return 0
 
 
 cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
@@ -105,8 +109,8 @@ cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
     return True
 
 
-cdef inline void _check_like(cnp.ndarray ref, str ref_arg, object other, str arg,
-                             int code) except *:
+cdef inline int _check_like(cnp.ndarray ref, str ref_arg, object other, str arg,
+                            int code) except -1:
     """`other` is an array of the same dtype and shape as `ref`."""
     if _dtype_of(other, arg) != code:
         raise TypeError(f"{arg} must have the dtype of {ref_arg} ({ref.dtype}), "
@@ -114,6 +118,7 @@ cdef inline void _check_like(cnp.ndarray ref, str ref_arg, object other, str arg
     if not _same_shape(ref, <cnp.ndarray>other):
         raise ValueError(f"{arg} must have the shape of {ref_arg} {_shape(ref)}, "
                          f"got {other.shape}")
+    return 0
 
 
 DEF MAX_THREADS = 4096
@@ -206,6 +211,7 @@ cdef inline size_t _rows(cnp.ndarray a, size_t cols):
 # ---------------------------------------------------------------------------
 # the bound activation
 
+@cython.final        # no subclasses: the cpdef methods need no override check
 cdef class Activation:
     """An activation of the table bound to its parameters.
 
@@ -369,7 +375,7 @@ cdef class Activation:
         target[...] = tmp
         return target
 
-    cdef void _forward_flat(self, cnp.ndarray x, cnp.ndarray out, int code, int nt) except *:
+    cdef void _forward_flat(self, cnp.ndarray x, cnp.ndarray out, int code, int nt) noexcept:
         cdef size_t n = cnp.PyArray_SIZE(x)
         cdef void *xp = cnp.PyArray_DATA(x)
         cdef void *op = cnp.PyArray_DATA(out)
@@ -405,16 +411,18 @@ cdef class Activation:
                 else:
                     fa_log_softmax_forward_f64(<double *>xp, <double *>op, rows, cols, nt)
 
-    cdef void _check_features(self, cnp.ndarray x, str arg) except *:
+    cdef int _check_features(self, cnp.ndarray x, str arg) except -1:
         cdef Py_ssize_t n_alpha = len(self.alpha32)
         if x.ndim == 0 or x.shape[x.ndim - 1] != n_alpha:
             raise ValueError(f"prelu: {arg} must have {n_alpha} entries along its last "
                              f"axis (one per alpha), got shape {_shape(x)}")
+        return 0
 
-    cdef void _check_rows(self, cnp.ndarray x, str arg) except *:
+    cdef int _check_rows(self, cnp.ndarray x, str arg) except -1:
         if x.ndim == 0:
             raise ValueError(f"{self.info.name} acts along the last axis: {arg} must have "
                              f"at least 1 dimension, got a 0-d array")
+        return 0
 
     cdef object _maxout_shape(self, cnp.ndarray x):
         if x.ndim == 0 or x.shape[x.ndim - 1] % self.pieces != 0:
@@ -504,6 +512,8 @@ cdef class Activation:
             self._check_rows(d, "delta")
         if cnp.PyArray_SIZE(d) == 0:
             return (d, grad_alpha) if self.pattern == PER_FEATURE else d
+        if self.kind == FA_IDENTITY:
+            return d                         # slope 1: delta is the answer
         if _overlap(src, d):
             src = src.copy()                 # the slope must see y before delta changes
         cdef bint flat_ok = self.pattern == ELEMENTWISE and _same_layout(src, d)
@@ -522,7 +532,7 @@ cdef class Activation:
             d[...] = work
         return (d, grad_alpha) if self.pattern == PER_FEATURE else d
 
-    cdef void _backward_flat(self, cnp.ndarray src, cnp.ndarray d, int code, int nt) except *:
+    cdef void _backward_flat(self, cnp.ndarray src, cnp.ndarray d, int code, int nt) noexcept:
         cdef size_t n = cnp.PyArray_SIZE(d)
         cdef void *sp = cnp.PyArray_DATA(src)
         cdef void *dp = cnp.PyArray_DATA(d)
@@ -533,7 +543,7 @@ cdef class Activation:
             else:
                 fa_backward_f64(k, &self.p, <double *>sp, <double *>dp, n, nt)
 
-    cdef void _backward_rows(self, cnp.ndarray y, cnp.ndarray d, int code, int nt) except *:
+    cdef void _backward_rows(self, cnp.ndarray y, cnp.ndarray d, int code, int nt) noexcept:
         cdef size_t cols = d.shape[d.ndim - 1]
         cdef size_t rows = _rows(d, cols)
         cdef void *yp = cnp.PyArray_DATA(y)
@@ -739,6 +749,8 @@ cdef Activation _resolve(object name, dict params):
     # and so are the value types: 2 == 2.0 == True must not share an entry,
     # since the validation of one says nothing about the others.
     cdef object hit
+    if not isinstance(name, str):  # not a key: a tuple could equal an entry's key
+        return Activation(name, **params)      # (and lookup raises)
     if params:
         for v in params.values():
             if isinstance(v, np.ndarray):
@@ -773,6 +785,16 @@ cdef Activation _resolve_by_contents(object name, dict params):
         _ARRAY_CACHE.pop(next(iter(_ARRAY_CACHE), None), None)
     _ARRAY_CACHE[key] = act
     return act
+
+
+cdef inline Activation _cached_default(object name):
+    """The binding of ``name`` without parameters when a call has made one
+    already, else None: one dict probe (~7 ns; the general path took ~50),
+    so that a call on a small array costs little more than its kernel."""
+    if type(name) is not str:     # a tuple could equal another entry's key
+        return None
+    cdef PyObject *hit = PyDict_GetItem(_CACHE, name)
+    return <Activation>hit if hit is not NULL else None
 
 
 cdef Activation _one_call(object name, dict params, tuple arrays):
@@ -849,7 +871,10 @@ def forward(name, x, out=None, *, n_threads=None, **params):
     >>> fastact.forward("relu", x)
     array([0., 0., 3.], dtype=float32)
     """
-    return _one_call(name, params, (x, out)).forward(x, out, n_threads)
+    cdef Activation act = None if params else _cached_default(name)
+    if act is None:
+        act = _one_call(name, params, (x, out))
+    return act.forward(x, out, n_threads)
 
 
 def backward(name, y, delta, x=None, *, n_threads=None, **params):
@@ -879,7 +904,10 @@ def backward(name, y, delta, x=None, *, n_threads=None, **params):
         returns a new array shaped like ``x`` holding ``delta`` routed to each
         arg-max piece (zeros elsewhere).
     """
-    return _one_call(name, params, (y, delta, x)).backward(y, delta, x, n_threads)
+    cdef Activation act = None if params else _cached_default(name)
+    if act is None:
+        act = _one_call(name, params, (y, delta, x))
+    return act.backward(y, delta, x, n_threads)
 
 
 def bias_act_forward(name, z, bias, *, saved_input=None, n_threads=None, **params):

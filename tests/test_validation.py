@@ -315,6 +315,19 @@ def test_param_checks_survive_the_cache(name, good, bad):
     check_rejected(fwd, (name, x), bad, TypeError, *bad)
 
 
+def test_a_name_that_is_not_a_str_never_reaches_the_cache():
+    """The binding cache is keyed by the name, or by (name, parameters): a
+    tuple name equal to a key must not pick that binding up."""
+    x = _x()
+    fastact.forward("leaky_relu", x.copy(), alpha=0.1)
+    for name in [("leaky_relu", (("alpha", float, 0.1),)), ("relu",), ["relu"], 3]:
+        for call in (lambda: fastact.forward(name, x.copy()),
+                     lambda: fastact.backward(name, x, x.copy()),
+                     lambda: fastact.activation(name)):
+            with pytest.raises(TypeError, match="name must be a str"):
+                call()
+
+
 @pytest.mark.parametrize("call,words", [
     ("fastact.forward('leaky_relu', x, alpha=10**400)", ["alpha"]),
     ("fastact.forward('maxout', x, pieces=10**30)", ["pieces"]),
