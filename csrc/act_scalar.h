@@ -353,7 +353,12 @@ FA_INLINE REAL FN(slope_gelu)(REAL x, PAR p) {
     REAL xc = x > 40 ? 40 : (x < -40 ? -40 : x); /* phi underflows well before */
     REAL hi = xc * xc, lo = FN(fma_)(xc, xc, -hi);
     REAL pdf = (REAL)0.39894228040143267794 * EXP((REAL)-0.5 * hi) * (1 - (REAL)0.5 * lo);
-    return cdf + (pdf == 0 ? 0 : x * pdf);
+    /* One explicit rounding: written as cdf + x * pdf, GCC fused it into an FMA
+     * in the scalar remainder of a loop but not in its vector body (or the other
+     * way round), so an element's bits depended on where it sat in the array.
+     * xc, not x: pdf is 0 beyond the clamp, and xc * pdf is 0 there too, where
+     * x * pdf would be NaN (x = +-inf). */
+    return FN(fma_)(xc, pdf, cdf);
 }
 
 /* gelu, tanh form: 0.5 x (1 + tanh u) = x sigma(2u), u = sqrt(2/pi)(x + 0.044715 x^3).

@@ -120,6 +120,18 @@ static FN(bwd_bias_fn) FN(bwd_bias_for)(fa_kind k, PAR q) {
 }
 #undef LOOPS_FOR
 
+/* A store that straddles two cache lines costs two: a pass over a large
+ * buffer first does the few elements before the written array's next
+ * 64-byte boundary, so that the vector body stores whole lines.  NumPy
+ * aligns large allocations to 16 bytes only; with y and delta so placed,
+ * a memory-bound backward ran at 0.87x NumPy's `d *= y` before this. */
+#define FA_ALIGN_MIN 4096
+FA_INLINE size_t FN(align_head)(const REAL *p, size_t n) {
+    if (n < FA_ALIGN_MIN) return 0;
+    size_t mis = (size_t)((uintptr_t)p % 64);
+    return mis % sizeof(REAL) ? 0 : (64 - mis) % 64 / sizeof(REAL);
+}
+
 static void FN(forward_range)(fa_kind k, PAR q, const REAL *x, REAL *out, size_t lo, size_t hi) {
     if (x == out)
         FN(inplace_for)(k, q)(out + lo, hi - lo, q);
@@ -139,6 +151,11 @@ void FN(fa_forward)(fa_kind k, const fa_params *p, const REAL *x, REAL *out, siz
                     int n_threads) {
     if (k == FA_IDENTITY && x == out) return;
     PAR q = FN(par_for)(k, p);
+    size_t h = FN(align_head)(out, n);
+    if (h) {
+        FN(forward_range)(k, q, x, out, 0, h);
+        x += h, out += h, n -= h;
+    }
     int nt = fa_threads_for(FA_FWD_WORK(k, n), n_threads);
     if (nt <= 1) {
         FN(forward_range)(k, q, x, out, 0, n);
@@ -153,6 +170,11 @@ void FN(fa_backward)(fa_kind k, const fa_params *p, const REAL *src, REAL *delta
                      int n_threads) {
     if (k == FA_IDENTITY) return;
     PAR q = FN(par_from)(p);
+    size_t h = FN(align_head)(delta, n);
+    if (h) {
+        FN(bwd_for)(k, q)(src, delta, h, q);
+        src += h, delta += h, n -= h;
+    }
     int nt = fa_threads_for(FA_BWD_WORK(k, n), n_threads);
     if (nt <= 1) {
         FN(bwd_for)(k, q)(src, delta, n, q);

@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 
 import fastact
 from conftest import DTYPES, run_isolated
+from reference import dense_grid
 
 ALPHA = np.array([0.1, 0.5, 2.0, 0.01, 1.0, 0.3])   # prelu, 6 features
 
@@ -191,6 +192,51 @@ def test_unaligned_buffers(dtype):
     d[...] = 1.0
     fastact.backward("tanh", x, d)
     np.testing.assert_array_equal(d, fastact.backward("tanh", want, np.ones(n, dtype)))
+
+
+def _placed(values, n, k, at, dtype):
+    """An n-element array starting k elements past a 64-byte boundary, holding
+    ``values`` at index ``at`` and 0.5 elsewhere."""
+    raw = np.empty(n * dtype.itemsize + 128, dtype=np.uint8)
+    start = -raw.ctypes.data % 64 + k * dtype.itemsize
+    a = raw[start:start + n * dtype.itemsize].view(dtype)
+    a[...] = 0.5
+    a[at:at + len(values)] = values
+    return a
+
+
+_ALIGN_CASES = [(n, {}) for n in ELEMENTWISE] + [
+    c for c in CASES if c[1] and fastact.ACTIVATIONS[c[0]].pattern == "elementwise"]
+
+
+@pytest.mark.parametrize("name,params", _ALIGN_CASES,
+                         ids=[n + ("-params" if p else "") for n, p in _ALIGN_CASES])
+def test_position_does_not_change_elementwise_results(name, params, dtype):
+    """An element gets the same bits wherever it sits: in a loop's vector body,
+    in the few elements a large pass does before the output's 64-byte boundary
+    (so that its stores are aligned), or in the remainder after the last whole
+    vector.  Every value of the dense grid is taken through all three."""
+    grid = dense_grid(dtype)
+    lanes = 64 // dtype.itemsize
+    big = 4096                             # > the size from which passes align
+    n_body = max(big, -(-len(grid) // 64) * 64)
+    x = _placed(grid, n_body, 0, 0, dtype)      # aligned, whole vectors: all body
+    want_y = fastact.forward(name, x, out=np.empty_like(x), **params)
+    want_d = fastact.backward(name, want_y, np.full_like(x, 0.75), x=x, **params)
+    for where in ("head", "tail"):
+        for j in range(0, len(grid), lanes - 1):
+            chunk = grid[j:j + lanes - 1]
+            if where == "head":                # 1 element past the boundary
+                x = _placed(chunk, big, 1, 0, dtype)
+                at = slice(0, len(chunk))
+            else:                              # the last lanes - 1 elements
+                x = _placed(chunk, big + lanes - 1, 0, big, dtype)
+                at = slice(big, big + len(chunk))
+            y = fastact.forward(name, x.copy(), **params)
+            d = fastact.backward(name, y, np.full_like(x, 0.75), x=x, **params)
+            msg = f"{where}, grid[{j}:{j + len(chunk)}]"
+            np.testing.assert_array_equal(y[at], want_y[j:j + len(chunk)], err_msg=msg)
+            np.testing.assert_array_equal(d[at], want_d[j:j + len(chunk)], err_msg=msg)
 
 
 @st.composite
