@@ -10,9 +10,10 @@
  *     for FA_FROM_OUTPUT activations and from the saved input x otherwise.
  *     delta must not overlap y or x (the bridge copies when it would).
  *   - Row-wise kernels see a C-ordered (rows, cols) matrix.
- *   - n_threads <= 1 runs on the calling thread; above that, OpenMP is used
- *     only when the buffer is big enough to pay for it.  Results never depend
- *     on n_threads.
+ *   - n_threads is the most threads a call may use, 0 meaning OpenMP's
+ *     default (omp_get_max_threads()); 1 runs on the calling thread.  OpenMP
+ *     is used only when the buffer is big enough to pay for it.  Results
+ *     never depend on n_threads.
  */
 #ifndef FASTACT_H
 #define FASTACT_H

@@ -55,9 +55,6 @@ cdef extern from "fastact.h" nogil:
     double fa_logistic_bxent_f32(float *z, const float *t, const float *w, float *proba, size_t rows, size_t cols)
     double fa_logistic_bxent_f64(double *z, const double *t, const double *w, double *proba, size_t rows, size_t cols)
 
-cdef extern from "omp.h" nogil:
-    int omp_get_max_threads()
-
 # C kernel name -> enum value, read from the C table itself
 cdef dict _KIND = {}
 cdef int _i = 0
@@ -125,8 +122,10 @@ DEF MAX_THREADS = 4096
 
 
 cdef inline int _threads(object n_threads) except -1:
+    """The kernels' thread argument: 0 for the default, which the C side
+    resolves (omp_get_max_threads) only for work large enough to split."""
     if n_threads is None:
-        return omp_get_max_threads()
+        return 0
     if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)) \
             or not 1 <= n_threads <= MAX_THREADS:
         raise ValueError(f"n_threads must be None or an int from 1 to {MAX_THREADS}, "
@@ -787,14 +786,27 @@ cdef Activation _resolve_by_contents(object name, dict params):
     return act
 
 
+cdef object _last_name = None      # a str, or None
+cdef Activation _last_act = None
+
+
 cdef inline Activation _cached_default(object name):
     """The binding of ``name`` without parameters when a call has made one
     already, else None: one dict probe (~7 ns; the general path took ~50),
     so that a call on a small array costs little more than its kernel."""
+    global _last_name, _last_act
+    if name is _last_name:        # the same str object as the previous call's
+        return _last_act
     if type(name) is not str:     # a tuple could equal another entry's key
         return None
     cdef PyObject *hit = PyDict_GetItem(_CACHE, name)
-    return <Activation>hit if hit is not NULL else None
+    if hit is NULL:
+        return None
+    # no GIL release between the two stores: another thread never sees a
+    # name paired with the other name's binding
+    _last_act = <Activation>hit
+    _last_name = name
+    return _last_act
 
 
 cdef Activation _one_call(object name, dict params, tuple arrays):
