@@ -7,7 +7,6 @@ bad input raises TypeError/ValueError with the inputs untouched.
 
 import numpy as np
 
-cimport cython
 cimport numpy as cnp
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
@@ -210,7 +209,6 @@ cdef inline size_t _rows(cnp.ndarray a, size_t cols):
 # ---------------------------------------------------------------------------
 # the bound activation
 
-@cython.final        # no subclasses: the cpdef methods need no override check
 cdef class Activation:
     """An activation of the table bound to its parameters.
 
