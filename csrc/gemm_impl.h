@@ -255,7 +255,8 @@ static void FN(gemm_scale)(int M, int N, REAL beta, REAL *C, ptrdiff_t ldc) {
     }
 }
 
-/* The epilogue (gemm.h) of C = A op(B), for K == 0 (C = 0 before it) */
+/* The epilogue (gemm.h) of C = A op(B), for K == 0 (C = 0 before it) or an
+ * empty C (M or N == 0: only the column sums, zeros) */
 static void FN(gemm_epilogue_only)(int M, int N, REAL *C, int ldc, fa_gemm_epilogue *ep) {
     const REAL *bias = (const REAL *)ep->bias, *y = (const REAL *)ep->y;
     REAL *colsum = ep->kind == FA_GEMM_EP_RELU_SLOPE ? (REAL *)ep->colsum : NULL;
@@ -290,10 +291,7 @@ GEMM_TARGET static int FN(gemm)(char ta, char tb, int M, int N, int K, REAL alph
         ep->summed = 0;
     }
     if (M == 0 || N == 0) {
-        if (epk == FA_GEMM_EP_RELU_SLOPE && ep->colsum) {
-            for (int j = 0; j < N; j++) ((REAL *)ep->colsum)[j] = 0;
-            ep->summed = 1;
-        }
+        if (epk != FA_GEMM_EP_NONE) FN(gemm_epilogue_only)(M, N, C, ldc, ep); /* the sums: 0 */
         return 1;
     }
     if (K == 0 || alpha == 0) {
